@@ -1,0 +1,106 @@
+"""Running a registered method on an image: the one entry point used by CLI and GUI."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .capture import CaptureCache
+from .jobs import Progress
+from .layers import default_layer
+from .methods import MethodContext, get_method
+from .targets import ClassTarget, Target
+
+
+@dataclass
+class Explanation:
+    """One attribution result, as plain data.
+
+    ``map``: H×W float32 at input resolution, never normalised (rendering does that);
+    ``attribution``: C×H×W per-channel values where the method has them; ``low_res``: the
+    map at its native resolution (CAMs); ``prediction``: top-5 (index, label, probability).
+    """
+
+    method: str
+    target: Target
+    target_label: str
+    params: dict[str, Any]
+    map: np.ndarray
+    image: np.ndarray
+    prediction: list[tuple[int, str, float]]
+    layer: str | None = None
+    attribution: np.ndarray | None = None
+    low_res: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (no arrays)."""
+        return {
+            "method": self.method, "params": self.params, "layer": self.layer,
+            "target": {"description": self.target.describe(self.target_label), **vars(self.target)},
+            "prediction": [{"index": i, "label": lab, "probability": p} for i, lab, p in self.prediction],
+            "map_shape": list(self.map.shape), "map_min": float(self.map.min()), "map_max": float(self.map.max()),
+            "info": self.info, "timings_s": self.timings,
+        }
+
+
+def _numpy(t) -> np.ndarray | None:
+    if t is None:
+        return None
+    if isinstance(t, torch.Tensor):
+        t = t.detach().to("cpu", torch.float32).numpy()
+    return np.ascontiguousarray(t, dtype=np.float32)
+
+
+class Explainer:
+    """A model and one image, with a capture cache shared by every method run on them."""
+
+    def __init__(self, bundle, image: np.ndarray, cache: CaptureCache | None = None):
+        self.bundle = bundle
+        t0 = time.perf_counter()
+        self.display, self.x = bundle.prepare(image)
+        self.prediction = bundle.predict(self.x, k=5)
+        self.predict_time = time.perf_counter() - t0
+        self.cache = cache or CaptureCache()
+        self._default_layer: str | None = None
+
+    def default_layer(self) -> str:
+        if self._default_layer is None:
+            self._default_layer = default_layer(self.bundle)
+        return self._default_layer
+
+    def explain(self, method: str, target: Target | None = None, layer: str | None = None,
+                params: dict[str, Any] | None = None, progress: Progress | None = None,
+                seed: int = 0) -> Explanation:
+        """Run ``method`` for ``target`` (default: the predicted class)."""
+        spec = get_method(method)
+        values = spec.resolve(params)
+        target = target if target is not None else ClassTarget(self.prediction[0][0])
+        if spec.needs_layer:
+            layer = layer or self.default_layer()
+        ctx = MethodContext(self.bundle, self.x, target, layer if spec.needs_layer else None,
+                            progress or Progress(), self.cache, seed)
+        t0 = time.perf_counter()
+        out = spec.fn(ctx, **values)
+        elapsed = time.perf_counter() - t0
+        attr_map = _numpy(out.map)
+        if attr_map.shape != tuple(self.x.shape[-2:]):
+            raise RuntimeError(f"{method} returned a {attr_map.shape} map for a {tuple(self.x.shape[-2:])} input")
+        if not np.isfinite(attr_map).all():
+            out.info["warning"] = "the map has NaN/inf values (replaced by 0); the model may be unstable"
+            attr_map = np.nan_to_num(attr_map, nan=0.0, posinf=0.0, neginf=0.0)
+        label = self.bundle.label(target.index) if isinstance(target, ClassTarget) else None
+        return Explanation(method=method, target=target, target_label=label or "", params=values,
+                           map=attr_map, image=self.display, prediction=self.prediction,
+                           layer=ctx.layer, attribution=_numpy(out.attribution), low_res=_numpy(out.low_res),
+                           info=out.info, timings={"predict": self.predict_time, "method": elapsed})
+
+
+def explain(bundle, image: np.ndarray, method: str, **kwargs) -> Explanation:
+    """One-shot ``Explainer(bundle, image).explain(method, ...)``."""
+    return Explainer(bundle, image).explain(method, **kwargs)

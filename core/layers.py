@@ -1,0 +1,103 @@
+"""The layer tree of a model: names, types, output shapes, and a default target layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .capture import LayerError, get_layer
+
+# Pass-through or pooling modules are never a sensible default target.
+_SKIP = {"AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d", "Dropout", "Dropout2d", "Identity"}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One module: dotted ``name`` ("" is the model), type, output shape, tree depth."""
+
+    name: str
+    type: str
+    shape: tuple[int, ...] | None
+    depth: int
+    params: int
+    leaf: bool
+    order: int  # position in execution order (-1: did not run)
+
+    @property
+    def spatial(self) -> bool:
+        """Output is N×C×H×W with a real spatial extent (a CAM can target it)."""
+        return self.shape is not None and len(self.shape) == 4 and self.shape[2] * self.shape[3] > 1
+
+
+def _shape(output) -> tuple[int, ...] | None:
+    if isinstance(output, torch.Tensor):
+        return tuple(output.shape)
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return tuple(output[0].shape)
+    return None
+
+
+def layer_table(bundle) -> list[LayerInfo]:
+    """Every named module in tree order, with output shapes from one dry run (batch 1).
+
+    TorchScript modules cannot be hooked: their shapes are ``None``.
+    """
+    net = bundle.net
+    shapes: dict[str, tuple | None] = {}
+    order: dict[str, int] = {}
+    handles = []
+    if not isinstance(net, torch.jit.ScriptModule):
+        def make_hook(name):
+            def hook(module, inputs, output):
+                shapes[name] = _shape(output)
+                order[name] = len(order)
+            return hook
+
+        for name, module in net.named_modules():
+            if name:
+                handles.append(module.register_forward_hook(make_hook(name)))
+    try:
+        h, w = bundle.preprocess.crop
+        x = torch.zeros(1, bundle.preprocess.channels, h, w, device=bundle.device)
+        with torch.inference_mode():
+            bundle.net(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    table = []
+    for name, module in net.named_modules():
+        if not name:
+            continue
+        table.append(LayerInfo(
+            name=name, type=type(module).__name__.replace("RecursiveScriptModule", "script"),
+            shape=shapes.get(name), depth=name.count("."),
+            params=sum(p.numel() for p in module.parameters(recurse=True)),
+            leaf=not any(True for _ in module.children()), order=order.get(name, -1)))
+    return table
+
+
+def default_layer(bundle, table: list[LayerInfo] | None = None) -> str:
+    """The last spatial block: the last-run module with an N×C×H×W output (H·W > 1).
+
+    Forward hooks fire when a module finishes, so a block fires after its children and the
+    outermost block wins (``layer4`` for ResNets, ``features`` for VGG/DenseNet/MobileNet).
+    Token models (ViT, N×T×C) fall back to the last-run module with a 3-D output.
+    """
+    table = table if table is not None else layer_table(bundle)
+    ran = sorted((i for i in table if i.order >= 0 and i.type not in _SKIP), key=lambda i: i.order)
+    classes = len(bundle.labels) if bundle.labels else None  # skip class-score maps (SqueezeNet)
+    spatial = [i for i in ran if i.spatial and i.shape[1] != classes]
+    tokens = [i for i in ran if i.shape is not None and len(i.shape) == 3]
+    if tokens and (not spatial or tokens[-1].order > spatial[-1].order):
+        # Token model: the last block's pre-attention norm still mixes every token's
+        # gradient (the final norm only feeds the class token to the head).
+        pre_attention = [i for i in tokens if i.name.endswith(("ln_1", "norm1"))]
+        return (pre_attention or tokens)[-1].name
+    if spatial:
+        return spatial[-1].name
+    raise LayerError("the model has no layer with a spatial or token output to target")
+
+
+__all__ = ["LayerInfo", "layer_table", "default_layer", "get_layer"]

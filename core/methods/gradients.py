@@ -1,0 +1,226 @@
+"""Gradient attribution methods: saliency, deconvnet, guided backprop, input × gradient,
+SmoothGrad (wrapping any of them) and integrated gradients.
+
+Each returns a per-channel attribution (C×H×W, Captum's convention) and an H×W map made
+by a channel reduction chosen per method (a parameter).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+
+from ..batching import default_batch_size, run_batches
+from ..capture import target_scores
+from .registry import MethodContext, MethodOutput, Param, register
+from .relu_override import SCOPES, other_activations, relu_rule
+
+REDUCTIONS = ("max_abs", "max_abs_signed", "sum", "sum_abs", "l2", "mean")
+
+
+def reduce_channels(attr: torch.Tensor, how: str) -> torch.Tensor:
+    """Collapse the channel axis (dim -3) of an attribution to a map."""
+    if how == "max_abs":
+        return attr.abs().amax(-3)
+    if how == "max_abs_signed":  # the signed value of the channel with the largest magnitude
+        idx = attr.abs().argmax(-3, keepdim=True)
+        return attr.gather(-3, idx).squeeze(-3)
+    if how == "sum":
+        return attr.sum(-3)
+    if how == "sum_abs":
+        return attr.abs().sum(-3)
+    if how == "l2":
+        return attr.norm(dim=-3)
+    if how == "mean":
+        return attr.mean(-3)
+    raise ValueError(f"channel reduction must be one of {REDUCTIONS}")
+
+
+def _reduce_param(default: str) -> Param:
+    return Param("reduce", "choice", default, "how the channels collapse into one map", choices=REDUCTIONS)
+
+
+def _batch_param() -> Param:
+    return Param("batch_size", "int", 0, "inputs per forward/backward pass (0: chosen for the device)",
+                 min=0, max=4096)
+
+
+def _scope_param() -> Param:
+    return Param("relu_scope", "choice", "all",
+                 "'all': every ReLU, functional calls included (the paper's rule); 'modules': "
+                 "nn.ReLU modules only (as Captum)", choices=SCOPES)
+
+
+def batch_gradients(bundle, xs: torch.Tensor, target, *, rule: str | None = None, scope: str = "all",
+                    batch_size: int = 0, progress=None) -> torch.Tensor:
+    """∂score/∂input for every input in ``xs`` (N×C×H×W), in batches.
+
+    ``rule``: ``None`` (true gradient), ``"guided"`` or ``"deconvnet"`` (see relu_override).
+    Inputs are independent in eval mode, so the gradient of the summed scores is each
+    input's own gradient.
+    """
+    grads = torch.empty_like(xs)
+    bs = batch_size or default_batch_size(bundle.device, backward=True)
+    override = relu_rule(bundle.net, rule, scope) if rule else contextlib.nullcontext()
+
+    def work(start, stop):
+        chunk = xs[start:stop].detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            scores, _ = target_scores(bundle, chunk, target)
+            (g,) = torch.autograd.grad(scores.sum(), chunk)
+        grads[start:stop] = g
+
+    with override:
+        run_batches(len(xs), bs, work, progress)
+    return grads
+
+
+def _gradient_output(attr: torch.Tensor, reduce: str, info: dict | None = None) -> MethodOutput:
+    return MethodOutput(map=reduce_channels(attr, reduce), attribution=attr, info=info or {})
+
+
+@register("saliency", label="Saliency (vanilla gradient)", family="gradient",
+          citation="Simonyan, Vedaldi & Zisserman 2014, Deep Inside Convolutional Networks, §3.1",
+          params=(Param("abs", "bool", True, "absolute value of the gradient (the paper's map)"),
+                  _reduce_param("max_abs")))
+def saliency(ctx: MethodContext, abs: bool, reduce: str) -> MethodOutput:
+    """Gradient of the target score w.r.t. the input; map = max over channels of |∂S/∂x|."""
+    grad = ctx.cache.get(ctx.bundle, ctx.x, ctx.target, input_grad=True).input_grad[0]
+    ctx.progress.step()
+    return _gradient_output(grad.abs() if abs else grad, reduce)
+
+
+@register("input_x_gradient", label="Input × gradient", family="gradient",
+          citation="Shrikumar et al. 2016, Not Just a Black Box (gradient × input)",
+          params=(_reduce_param("sum"),))
+def input_x_gradient(ctx: MethodContext, reduce: str) -> MethodOutput:
+    """Input times its gradient, per channel; map = sum over channels."""
+    grad = ctx.cache.get(ctx.bundle, ctx.x, ctx.target, input_grad=True).input_grad[0]
+    ctx.progress.step()
+    return _gradient_output(ctx.x[0] * grad, reduce)
+
+
+def _relu_rule_method(ctx: MethodContext, rule: str, relu_scope: str, reduce: str) -> MethodOutput:
+    grad = batch_gradients(ctx.bundle, ctx.x, ctx.target, rule=rule, scope=relu_scope,
+                           progress=ctx.progress)[0]
+    others = other_activations(ctx.bundle.net)
+    info = {"unmodified_activations": others} if others else {}
+    return _gradient_output(grad, reduce, info)
+
+
+@register("deconvnet", label="Deconvnet", family="gradient",
+          citation="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks, §2.1",
+          params=(_scope_param(), _reduce_param("max_abs")))
+def deconvnet(ctx: MethodContext, relu_scope: str, reduce: str) -> MethodOutput:
+    """Backward pass where each ReLU passes only positive gradient, ignoring the forward gate."""
+    return _relu_rule_method(ctx, "deconvnet", relu_scope, reduce)
+
+
+@register("guided_backprop", label="Guided backpropagation", family="gradient",
+          citation="Springenberg et al. 2015, Striving for Simplicity, §3.4 and Fig. 1",
+          params=(_scope_param(), _reduce_param("max_abs")))
+def guided_backprop(ctx: MethodContext, relu_scope: str, reduce: str) -> MethodOutput:
+    """Backward pass where each ReLU passes gradient only where both it and the input are positive."""
+    return _relu_rule_method(ctx, "guided", relu_scope, reduce)
+
+
+SMOOTHABLE = ("saliency", "input_x_gradient", "guided_backprop", "deconvnet")
+
+
+@register("smoothgrad", label="SmoothGrad", family="gradient",
+          citation="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise, eq. 3",
+          params=(Param("base", "choice", "saliency", "gradient method to smooth", choices=SMOOTHABLE),
+                  Param("samples", "int", 50, "noisy copies averaged (n)", min=1, max=10000),
+                  Param("noise", "float", 0.15, "noise σ as a fraction of the input range "
+                        "(σ / (x_max − x_min))", min=0.0, max=10.0),
+                  Param("squared", "bool", False, "average squared attributions (SmoothGrad-SQ)"),
+                  Param("abs", "bool", True, "absolute gradient for the saliency base"),
+                  _scope_param(), _reduce_param("max_abs"), _batch_param()))
+def smoothgrad(ctx: MethodContext, base: str, samples: int, noise: float, squared: bool, abs: bool,
+               relu_scope: str, reduce: str, batch_size: int) -> MethodOutput:
+    """Average of a gradient method's attributions over Gaussian-noised copies of the input."""
+    x = ctx.x
+    sigma = noise * float(x.max() - x.min())
+    gen = torch.Generator().manual_seed(ctx.seed)
+    noisy = x + sigma * torch.randn((samples,) + tuple(x.shape[1:]), generator=gen).to(x.device, x.dtype)
+    ctx.progress.set_total(samples)
+    rule = {"guided_backprop": "guided", "deconvnet": "deconvnet"}.get(base)
+    grads = batch_gradients(ctx.bundle, noisy, ctx.target, rule=rule, scope=relu_scope,
+                            batch_size=batch_size, progress=ctx.progress)
+    if base == "input_x_gradient":
+        grads = grads * noisy
+    elif base == "saliency" and abs:
+        grads = grads.abs()
+    attr = (grads.square() if squared else grads).mean(0)
+    return _gradient_output(attr, reduce, {"sigma": sigma})
+
+
+BASELINES = ("black", "blur", "zeros")
+QUADRATURES = ("gausslegendre", "riemann_trapezoid", "riemann_right", "riemann_left", "riemann_middle")
+
+
+def make_baseline(bundle, x: torch.Tensor, kind: str, blur_sigma: float = 10.0) -> torch.Tensor:
+    """Integrated-gradients baseline in model-input space.
+
+    ``black``: pixel value 0 (normalised); ``blur``: Gaussian-blurred image (Sturmfels et al.
+    2020); ``zeros``: zeros in normalised space (the dataset-mean image; Captum's default).
+    """
+    pre = bundle.preprocess
+    if kind == "zeros":
+        return torch.zeros_like(x)
+    if kind == "black":
+        return pre.pixels_to_input(torch.zeros_like(x))
+    if kind == "blur":
+        k = 2 * int(round(3 * blur_sigma)) + 1
+        pixels = pre.input_to_pixels(x)
+        return pre.pixels_to_input(TF.gaussian_blur(pixels, [k, k], [blur_sigma, blur_sigma]))
+    raise ValueError(f"baseline must be one of {BASELINES}")
+
+
+def quadrature(n: int, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes α ∈ [0, 1] and weights for ∫₀¹ f(α) dα with ``n`` evaluations."""
+    if method == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(n)
+        return 0.5 * (nodes + 1), 0.5 * weights
+    if method == "riemann_trapezoid":
+        if n < 2:
+            raise ValueError("the trapezoid rule needs at least 2 steps")
+        w = np.full(n, 1.0 / (n - 1))
+        w[[0, -1]] *= 0.5
+        return np.linspace(0, 1, n), w
+    offset = {"riemann_right": 1.0, "riemann_left": 0.0, "riemann_middle": 0.5}.get(method)
+    if offset is None:
+        raise ValueError(f"integration method must be one of {QUADRATURES}")
+    return (np.arange(n) + offset) / n, np.full(n, 1.0 / n)
+
+
+@register("integrated_gradients", label="Integrated gradients", family="gradient",
+          citation="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks, eqs. 1 and 3",
+          params=(Param("baseline", "choice", "black", "reference input x′", choices=BASELINES),
+                  Param("steps", "int", 50, "points on the straight path (m)", min=1, max=4096),
+                  Param("method", "choice", "gausslegendre", "quadrature of the path integral "
+                        "(riemann_right is the paper's eq. 3)", choices=QUADRATURES),
+                  Param("blur_sigma", "float", 10.0, "σ in pixels of the blurred baseline", min=0.1, max=500),
+                  _reduce_param("sum"), _batch_param()))
+def integrated_gradients(ctx: MethodContext, baseline: str, steps: int, method: str, blur_sigma: float,
+                         reduce: str, batch_size: int) -> MethodOutput:
+    """(x − x′) × ∫₀¹ ∂F(x′ + α(x − x′))/∂x dα; reports the completeness error (Prop. 1)."""
+    x = ctx.x
+    ref = make_baseline(ctx.bundle, x, baseline, blur_sigma)
+    alphas, weights = quadrature(steps, method)
+    a = torch.as_tensor(alphas, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
+    w = torch.as_tensor(weights, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
+    path = ref + a * (x - ref)
+    ctx.progress.set_total(steps)
+    grads = batch_gradients(ctx.bundle, path, ctx.target, batch_size=batch_size, progress=ctx.progress)
+    attr = (x - ref)[0] * (grads * w).sum(0)
+    with torch.inference_mode():
+        ends, _ = target_scores(ctx.bundle, torch.cat([x, ref]), ctx.target)
+    delta = float(ends[0] - ends[1])
+    error = abs(float(attr.sum()) - delta)
+    info = {"score_input": float(ends[0]), "score_baseline": float(ends[1]), "completeness_error": error,
+            "relative_completeness_error": error / abs(delta) if delta else float("inf")}
+    return _gradient_output(attr, reduce, info)

@@ -1,0 +1,54 @@
+"""Loading models: torchvision zoo, state-dict checkpoints, TorchScript, pickled modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .adapters import ModelOutputError, to_logits
+from .bundle import ModelBundle, read_labels
+from .checkpoints import is_torchscript, load_pickled_module, load_torchscript
+from .errors import ModelLoadError
+from .preprocess import Preprocess
+from .zoo import build_zoo, zoo_names
+
+__all__ = ["ModelBundle", "ModelLoadError", "ModelOutputError", "Preprocess", "load_model",
+           "zoo_names", "to_logits", "read_labels"]
+
+
+def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = False,
+               labels: str | Path | None = None, device: str = "cpu", seed: int = 0,
+               num_classes: int | None = None, preprocess: Preprocess | None = None) -> ModelBundle:
+    """Load a model by zoo name or from a file into a ``ModelBundle`` on ``device``.
+
+    ``spec``: a torchvision name (``weights``: DEFAULT / enum member / none / state-dict
+    path), a TorchScript file, or a pickled ``nn.Module`` (only with ``trust=True``).
+    """
+    path = Path(spec)
+    if spec in zoo_names():
+        bundle = build_zoo(spec, weights, num_classes=num_classes, seed=seed, labels=labels)
+    elif path.suffix or path.exists():
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: no such model file")
+        net = load_torchscript(path) if is_torchscript(path) else load_pickled_module(path, trust)
+        bundle = ModelBundle(net=net, name=path.stem, source=str(path),
+                             labels=read_labels(labels) if labels else None)
+    else:
+        raise ModelLoadError(f"unknown model {spec!r}: not a torchvision model name or a file "
+                             "('saliency-studio models' lists the names)")
+    if preprocess is not None:
+        bundle.preprocess = preprocess
+    return bundle.to(_device(device))
+
+
+def _device(name: str) -> torch.device:
+    name = str(name)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError("CUDA was requested but no CUDA device is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelLoadError("MPS was requested but is not available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ModelLoadError(f"unknown device {name!r}; use cpu, cuda or mps") from None

@@ -1,0 +1,75 @@
+"""``ModelBundle``: a network with its preprocessing, class labels and device."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .adapters import to_logits
+from .preprocess import Preprocess
+
+
+@dataclass
+class ModelBundle:
+    """Everything needed to run and explain one classifier.
+
+    ``net`` is the module whose layers are hooked (layer names are relative to it);
+    calling the bundle runs ``net`` and adapts its output to N×K logits.
+    """
+
+    net: nn.Module
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    labels: list[str] | None = None
+    name: str = "model"
+    source: str = ""
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def __post_init__(self):
+        self.net.eval()
+        self.net.to(self.device)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return to_logits(self.net(x))
+
+    @property
+    def scripted(self) -> bool:
+        return isinstance(self.net, torch.jit.ScriptModule)
+
+    def to(self, device: str | torch.device) -> "ModelBundle":
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+    def label(self, index: int) -> str:
+        if self.labels and 0 <= index < len(self.labels):
+            return self.labels[index]
+        return f"class {index}"
+
+    def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+        """(aligned display image, 1×C×H×W input on the bundle's device)."""
+        display, x = self.preprocess(rgb)
+        return display, x.to(self.device)
+
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor, k: int = 5) -> list[tuple[int, str, float]]:
+        """Top-``k`` (index, label, probability) for a single input."""
+        probs = torch.softmax(self(x.to(self.device)).float(), dim=1)[0]
+        top = torch.topk(probs, min(k, probs.numel()))
+        return [(int(i), self.label(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """Class names from a text file (one per line) or JSON (a list, or {index: name})."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        data = json.loads(text)
+        if isinstance(data, dict):
+            return [str(data[k]) for k in sorted(data, key=lambda k: int(k))]
+        return [str(v) for v in data]
+    return [line.strip() for line in text.splitlines() if line.strip()]

@@ -1,0 +1,90 @@
+"""Preprocessing: resize, centre crop and normalise, keeping the display image aligned.
+
+The crop shown to the user *is* the model input: the tensor is computed from the same
+uint8 crop, so a map at input resolution overlays it pixel for pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an RGB image becomes the model's input tensor.
+
+    ``resize``: shorter side is scaled to this (``None``: resize straight to ``crop``);
+    ``crop``: the centre crop (square side, or (h, w)); ``mean``/``std`` in [0, 1] units.
+    """
+
+    crop: tuple[int, int] = (224, 224)
+    resize: int | None = 256
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    interpolation: str = "bilinear"
+    channels: int = field(default=3)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.crop
+
+    def display_image(self, rgb: np.ndarray) -> np.ndarray:
+        """Resize + centre-crop ``rgb`` (H×W×3 uint8): the exact picture the model sees."""
+        ch, cw = self.crop
+        h, w = rgb.shape[:2]
+        if self.resize is None:
+            out_w, out_h = cw, ch
+        else:
+            scale = self.resize / min(h, w)
+            out_w, out_h = max(cw, round(w * scale)), max(ch, round(h * scale))
+        if (out_h, out_w) != (h, w):
+            shrinking = out_h < h and out_w < w
+            interp = cv2.INTER_AREA if shrinking else (
+                cv2.INTER_CUBIC if self.interpolation == "bicubic" else cv2.INTER_LINEAR)
+            rgb = cv2.resize(rgb, (out_w, out_h), interpolation=interp)
+        top, left = (out_h - ch) // 2, (out_w - cw) // 2
+        return np.ascontiguousarray(rgb[top:top + ch, left:left + cw])
+
+    def to_tensor(self, display: np.ndarray) -> torch.Tensor:
+        """Normalise an aligned uint8 display image to a 1×C×H×W float32 tensor."""
+        x = torch.from_numpy(display).permute(2, 0, 1).float().div_(255.0)
+        if self.channels == 1:
+            x = x.mean(0, keepdim=True)
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
+        return ((x - mean) / std).unsqueeze(0).contiguous()
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+        display = self.display_image(rgb)
+        return display, self.to_tensor(display)
+
+    def pixels_to_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Map pixel-space values in [0, 1] (N×C×H×W) to normalised model input."""
+        mean = pixels.new_tensor(self.mean).view(1, -1, 1, 1)
+        std = pixels.new_tensor(self.std).view(1, -1, 1, 1)
+        return (pixels - mean) / std
+
+    def input_to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of ``pixels_to_input``."""
+        mean = x.new_tensor(self.mean).view(1, -1, 1, 1)
+        std = x.new_tensor(self.std).view(1, -1, 1, 1)
+        return x * std + mean
+
+    @classmethod
+    def from_torchvision(cls, transforms) -> "Preprocess":
+        """Read crop/resize/mean/std from a torchvision ``ImageClassification`` preset."""
+        crop = transforms.crop_size
+        crop = tuple(crop) * (2 if len(crop) == 1 else 1) if isinstance(crop, (list, tuple)) else (crop, crop)
+        resize = transforms.resize_size
+        resize = resize[0] if isinstance(resize, (list, tuple)) else resize
+        interp = getattr(transforms.interpolation, "value", str(transforms.interpolation))
+        return cls(crop=tuple(int(c) for c in crop[:2]), resize=int(resize),
+                   mean=tuple(transforms.mean), std=tuple(transforms.std),
+                   interpolation="bicubic" if "bicubic" in str(interp).lower() else "bilinear")

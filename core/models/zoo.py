@@ -1,0 +1,116 @@
+"""torchvision classification models by name, with optional pretrained weights."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from .bundle import ModelBundle, read_labels
+from .checkpoints import implied_num_classes, load_state_into, read_state_dict
+from .errors import ModelLoadError
+from .preprocess import Preprocess
+
+
+@lru_cache(maxsize=1)
+def zoo_names() -> tuple[str, ...]:
+    """Every torchvision classification model (``torchvision.models.list_models``)."""
+    return tuple(torchvision.models.list_models(module=torchvision.models))
+
+
+def _default_weights(name: str):
+    try:
+        return torchvision.models.get_model_weights(name).DEFAULT
+    except (ValueError, AttributeError):
+        return None
+
+
+def resolve_weights(name: str, weights: str):
+    """A torchvision weights enum from ``DEFAULT``, ``IMAGENET1K_V1`` or ``Enum.MEMBER``."""
+    enum = torchvision.models.get_model_weights(name)
+    member = weights.split(".")[-1]
+    if member == "DEFAULT":
+        return enum.DEFAULT
+    try:
+        return enum[member]
+    except KeyError:
+        choices = ", ".join(["DEFAULT"] + [w.name for w in enum])
+        raise ModelLoadError(f"{name} has no weights {weights!r}; choose one of: {choices}, none, "
+                             "or a state-dict file") from None
+
+
+def _download_state(weights) -> dict:
+    url = weights.url
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    filename = os.path.basename(url)
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"could not obtain weights {weights} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            f"Download {url} and place it as {cache / filename} (the torch hub cache, "
+            "set by TORCH_HOME), or choose weights 'none'") from None
+
+
+def build_zoo(name: str, weights: str | None = "DEFAULT", *, num_classes: int | None = None,
+              seed: int = 0, labels: str | Path | None = None) -> ModelBundle:
+    """A torchvision model as a ``ModelBundle``.
+
+    ``weights``: ``"DEFAULT"``/an enum member name (download, cached), ``None``/``"none"``
+    (random init seeded by ``seed``), or the path of a state-dict file for this architecture.
+    Preprocessing and ImageNet labels come from the weights' metadata.
+    """
+    if name not in zoo_names():
+        raise ModelLoadError(f"unknown model {name!r}; 'saliency-studio models' lists them")
+    meta = _default_weights(name)
+    state, source = None, "random init"
+    if weights is not None and str(weights).lower() != "none":
+        weights = str(weights)
+        if Path(weights).suffix or os.sep in weights or Path(weights).exists():
+            state, source = read_state_dict(weights), str(weights)
+        else:
+            meta = resolve_weights(name, weights)
+            state, source = _download_state(meta), str(meta)
+
+    kwargs = {}
+    if state is not None and num_classes is None:
+        probe = torchvision.models.get_model(name, weights=None)
+        k = implied_num_classes(state, probe, _num_outputs(probe))
+        num_classes = k
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if name.startswith(("googlenet", "inception")):
+        kwargs["aux_logits"] = state is not None and any(k.startswith("aux") for k in state)
+        kwargs["init_weights"] = False
+    torch.manual_seed(seed)
+    try:
+        net: nn.Module = torchvision.models.get_model(name, weights=None, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"cannot build {name} with {kwargs}: {exc}") from None
+    if state is not None:
+        load_state_into(net, state, source)
+
+    preprocess = Preprocess.from_torchvision(meta.transforms()) if meta is not None else Preprocess()
+    n_out = _num_outputs(net)
+    if labels is not None:
+        names = read_labels(labels)
+    elif meta is not None and len(meta.meta.get("categories", [])) == n_out:
+        names = list(meta.meta["categories"])
+    else:
+        names = [f"class {i}" for i in range(n_out)]
+    return ModelBundle(net=net, preprocess=preprocess, labels=names, name=name, source=source)
+
+
+def _num_outputs(net: nn.Module) -> int:
+    """Output classes of a zoo model: out size of its last Linear (or 1×1 conv) layer."""
+    linears = [m.out_features for m in net.modules() if isinstance(m, nn.Linear)]
+    convs = [m.out_channels for m in net.modules()
+             if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)]
+    last = linears[-1] if linears else (convs[-1] if convs else None)
+    if last is None:
+        raise ModelLoadError("cannot tell how many classes the model has")
+    return last
