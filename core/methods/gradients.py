@@ -180,7 +180,7 @@ def make_baseline(bundle, x: torch.Tensor, kind: str, blur_sigma: float = 10.0) 
     raise ValueError(f"baseline must be one of {BASELINES}")
 
 
-def quadrature(n: int, method: str) -> tuple[np.ndarray, np.ndarray]:
+def quadrature_rule(n: int, method: str) -> tuple[np.ndarray, np.ndarray]:
     """Nodes α ∈ [0, 1] and weights for ∫₀¹ f(α) dα with ``n`` evaluations."""
     if method == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n)
@@ -201,16 +201,16 @@ def quadrature(n: int, method: str) -> tuple[np.ndarray, np.ndarray]:
           citation="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks, eqs. 1 and 3",
           params=(Param("baseline", "choice", "black", "reference input x′", choices=BASELINES),
                   Param("steps", "int", 50, "points on the straight path (m)", min=1, max=4096),
-                  Param("method", "choice", "gausslegendre", "quadrature of the path integral "
+                  Param("quadrature", "choice", "gausslegendre", "rule for the path integral "
                         "(riemann_right is the paper's eq. 3)", choices=QUADRATURES),
                   Param("blur_sigma", "float", 10.0, "σ in pixels of the blurred baseline", min=0.1, max=500),
                   _reduce_param("sum"), _batch_param()))
-def integrated_gradients(ctx: MethodContext, baseline: str, steps: int, method: str, blur_sigma: float,
+def integrated_gradients(ctx: MethodContext, baseline: str, steps: int, quadrature: str, blur_sigma: float,
                          reduce: str, batch_size: int) -> MethodOutput:
     """(x − x′) × ∫₀¹ ∂F(x′ + α(x − x′))/∂x dα; reports the completeness error (Prop. 1)."""
     x = ctx.x
     ref = make_baseline(ctx.bundle, x, baseline, blur_sigma)
-    alphas, weights = quadrature(steps, method)
+    alphas, weights = quadrature_rule(steps, quadrature)
     a = torch.as_tensor(alphas, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
     w = torch.as_tensor(weights, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
     path = ref + a * (x - ref)

@@ -93,8 +93,16 @@ def implied_num_classes(state: dict, net: nn.Module, num_classes: int) -> int | 
     return found.pop() if len(found) == 1 else None
 
 
+def num_outputs(net: nn.Module) -> int | None:
+    """Classes of a classifier: out size of its last Linear layer (else last 1×1 conv)."""
+    linears = [m.out_features for m in net.modules() if isinstance(m, nn.Linear)]
+    convs = [m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)]
+    return linears[-1] if linears else (convs[-1] if convs else None)
+
+
 def mismatch_report(state: dict, net: nn.Module) -> str:
-    """Readable lines: missing keys, unexpected keys, shape differences ("" when it fits)."""
+    """Readable lines: missing keys, unexpected keys, shape differences, implied classes
+    ("" when the state dict fits)."""
     model_state = net.state_dict()
     missing = [k for k in model_state if k not in state]
     unexpected = [k for k in state if k not in model_state]
@@ -107,8 +115,12 @@ def mismatch_report(state: dict, net: nn.Module) -> str:
         shown = items[:10] + ([f"... and {len(items) - 10} more"] if len(items) > 10 else [])
         return [f"  {title} ({len(items)}): " + "; ".join(shown)]
 
-    return "\n".join(block("missing keys", missing) + block("unexpected keys", unexpected)
-                     + block("shape differences", shapes))
+    lines = block("missing keys", missing) + block("unexpected keys", unexpected) + block("shape differences", shapes)
+    n_model = num_outputs(net)
+    implied = implied_num_classes(state, net, n_model) if n_model else None
+    if implied is not None:
+        lines.append(f"  the checkpoint implies {implied} classes; the model has {n_model}")
+    return "\n".join(lines)
 
 
 def load_state_into(net: nn.Module, state: dict, what: str) -> None:

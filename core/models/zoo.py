@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 
 from .bundle import ModelBundle, read_labels
-from .checkpoints import implied_num_classes, load_state_into, read_state_dict
+from .checkpoints import implied_num_classes, load_state_into, num_outputs, read_state_dict
 from .errors import ModelLoadError
 from .preprocess import Preprocess
 
@@ -76,41 +76,33 @@ def build_zoo(name: str, weights: str | None = "DEFAULT", *, num_classes: int | 
             meta = resolve_weights(name, weights)
             state, source = _download_state(meta), str(meta)
 
-    kwargs = {}
-    if state is not None and num_classes is None:
-        probe = torchvision.models.get_model(name, weights=None)
-        k = implied_num_classes(state, probe, _num_outputs(probe))
-        num_classes = k
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
     if name.startswith(("googlenet", "inception")):
         kwargs["aux_logits"] = state is not None and any(k.startswith("aux") for k in state)
         kwargs["init_weights"] = False
-    torch.manual_seed(seed)
-    try:
-        net: nn.Module = torchvision.models.get_model(name, weights=None, **kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ModelLoadError(f"cannot build {name} with {kwargs}: {exc}") from None
+    net = _build(name, seed, kwargs)
+    if state is not None and num_classes is None:
+        implied = implied_num_classes(state, net, num_outputs(net) or 0)
+        if implied is not None:  # a fine-tuned head: build the architecture to match
+            net = _build(name, seed, {**kwargs, "num_classes": implied})
     if state is not None:
         load_state_into(net, state, source)
 
     preprocess = Preprocess.from_torchvision(meta.transforms()) if meta is not None else Preprocess()
-    n_out = _num_outputs(net)
+    n_out = num_outputs(net)
     if labels is not None:
         names = read_labels(labels)
     elif meta is not None and len(meta.meta.get("categories", [])) == n_out:
         names = list(meta.meta["categories"])
     else:
-        names = [f"class {i}" for i in range(n_out)]
+        names = [f"class {i}" for i in range(n_out or 0)] or None
     return ModelBundle(net=net, preprocess=preprocess, labels=names, name=name, source=source)
 
 
-def _num_outputs(net: nn.Module) -> int:
-    """Output classes of a zoo model: out size of its last Linear (or 1×1 conv) layer."""
-    linears = [m.out_features for m in net.modules() if isinstance(m, nn.Linear)]
-    convs = [m.out_channels for m in net.modules()
-             if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)]
-    last = linears[-1] if linears else (convs[-1] if convs else None)
-    if last is None:
-        raise ModelLoadError("cannot tell how many classes the model has")
-    return last
+
+def _build(name: str, seed: int, kwargs: dict) -> nn.Module:
+    torch.manual_seed(seed)
+    try:
+        return torchvision.models.get_model(name, weights=None, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"cannot build {name} with {kwargs}: {exc}") from None

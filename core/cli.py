@@ -1,0 +1,191 @@
+"""Command line: ``saliency-studio methods | models | explain`` over the same engine and registry.
+
+Bad arguments and unreadable inputs print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .images import ImageLoadError, load_image
+from .methods import REGISTRY
+from .models import ModelLoadError, ModelOutputError, load_model, zoo_names
+from .capture import LayerError
+from .render import COLORMAPS, overlay, save_png
+from .targets import CLASS_KINDS, UNIT_REDUCTIONS, ClassTarget, parse_unit
+
+USER_ERRORS = (ImageLoadError, ModelLoadError, ModelOutputError, LayerError, ValueError, FileNotFoundError)
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints a usage block by default)
+        raise UsageError(message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="saliency-studio", description="Explain image-classification CNNs.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub.add_parser("gui", help="open the desktop application (the default with no command)")
+    p = sub.add_parser("methods", help="list attribution methods and their parameters")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("models", help="list loadable models")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("explain", help="explain one image and write an overlay / map / JSON")
+    p.add_argument("--model", required=True, help="torchvision name, or a TorchScript / pickled model file")
+    p.add_argument("--image", required=True, help="image file")
+    p.add_argument("--method", required=True, choices=list(REGISTRY), metavar="METHOD",
+                   help="one of: " + ", ".join(REGISTRY))
+    p.add_argument("--weights", default=None,
+                   help="zoo weights: DEFAULT (default), an enum name, none, or a state-dict file")
+    p.add_argument("--num-classes", type=int, default=None, help="classes of a state-dict checkpoint")
+    p.add_argument("--labels", default=None, help="class names: .txt (one per line) or .json")
+    p.add_argument("--trust", action="store_true", help="allow unpickling a model file (runs its code)")
+    p.add_argument("--layer", default=None, help="target layer for layer methods (default: last spatial block)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--target", default=None, help="class index or label (default: the predicted class)")
+    group.add_argument("--unit", default=None, help="explain a unit: LAYER:CHANNEL or LAYER:CHANNEL@Y,X")
+    p.add_argument("--target-kind", default="logit", choices=CLASS_KINDS, help="class score explained")
+    p.add_argument("--unit-reduce", default="mean", choices=UNIT_REDUCTIONS[:-1], help="unit over space")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or mps")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter")
+    p.add_argument("--seed", type=int, default=0, help="seed for random init and stochastic methods")
+    p.add_argument("--out", default=None, help="overlay PNG to write")
+    p.add_argument("--cmap", default="jet", choices=list(COLORMAPS))
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    p.add_argument("--json", default=None, help="write predictions, target, parameters, timings")
+    p.add_argument("--save-map", default=None, help="write the raw H×W float32 map (.npy)")
+    p.add_argument("--save-input", default=None, help="write the exact 1×C×H×W input tensor (.npy)")
+    return parser
+
+
+def _cmd_methods(args) -> int:
+    if args.json:
+        print(json.dumps([{"name": s.name, "label": s.label, "family": s.family, "citation": s.citation,
+                           "needs_layer": s.needs_layer,
+                           "params": [{**vars(p), "choices": list(p.choices)} for p in s.params]}
+                          for s in REGISTRY.values()], indent=2))
+        return 0
+    for spec in REGISTRY.values():
+        print(f"{spec.name}  [{spec.family}{', needs a layer' if spec.needs_layer else ''}]  {spec.label}")
+        print(f"    {spec.summary}")
+        print(f"    {spec.citation}")
+        for param in spec.params:
+            print(f"    --param {param.describe()}")
+    return 0
+
+
+def _cmd_models(args) -> int:
+    names = list(zoo_names())
+    if args.json:
+        print(json.dumps({"zoo": names, "files": ["TorchScript (.pt/.ts)", "pickled nn.Module (--trust)"]}))
+        return 0
+    print("torchvision models (--model NAME [--weights DEFAULT|none|ENUM|state_dict.pth]):")
+    for i in range(0, len(names), 6):
+        print("  " + "  ".join(names[i:i + 6]))
+    print("model files: --model FILE (TorchScript; a pickled nn.Module needs --trust)")
+    return 0
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param expects NAME=VALUE, got {item!r}")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def _resolve_target(args, bundle):
+    if args.unit:
+        return parse_unit(args.unit, args.unit_reduce)
+    if args.target is None:
+        return None
+    if args.target.lstrip("-").isdigit():
+        return ClassTarget(int(args.target), args.target_kind)
+    labels = bundle.labels or []
+    matches = [i for i, lab in enumerate(labels) if lab.lower() == args.target.lower()]
+    if not matches:
+        raise UsageError(f"--target {args.target!r} is neither a class index nor a label of this model")
+    return ClassTarget(matches[0], args.target_kind)
+
+
+def _cmd_explain(args) -> int:
+    from .explain import Explainer
+
+    spec = REGISTRY[args.method]
+    params = spec.resolve(_parse_params(args.param))
+    started = time.perf_counter()
+    weights = args.weights if args.weights is not None else "DEFAULT"
+    image = load_image(args.image)
+    bundle = load_model(args.model, weights, trust=args.trust, labels=args.labels, device=args.device,
+                        seed=args.seed, num_classes=args.num_classes)
+    target = _resolve_target(args, bundle)
+    explainer = Explainer(bundle, image)
+    result = explainer.explain(args.method, target=target, layer=args.layer, params=params, seed=args.seed)
+    result.timings["total"] = time.perf_counter() - started
+
+    top = result.prediction[0]
+    print(f"{bundle.name}: predicted {top[1]} ({top[2]:.1%}); {spec.label} for "
+          f"{result.target.describe(result.target_label)}" + (f" at layer {result.layer}" if result.layer else ""))
+    if "relative_completeness_error" in result.info:
+        print(f"completeness error: {result.info['relative_completeness_error']:.2%} of f(x) - f(x')")
+    if args.out:
+        print(f"overlay written to {save_png(args.out, overlay(result.image, result.map, args.alpha, args.cmap))}")
+    if args.save_map:
+        np.save(args.save_map, result.map)
+        print(f"map written to {args.save_map}")
+    if args.save_input:
+        np.save(args.save_input, explainer.x.detach().cpu().numpy().astype(np.float32))
+        print(f"input tensor written to {args.save_input}")
+    if args.json:
+        data = result.to_dict()
+        data["model"] = {"name": bundle.name, "source": bundle.source, "device": str(bundle.device)}
+        data["image"] = str(args.image)
+        Path(args.json).write_text(json.dumps(data, indent=2, default=str))
+        print(f"result written to {args.json}")
+    return 0
+
+
+def _cmd_gui(args) -> int:
+    try:
+        from desktop.app import main as gui_main
+    except ImportError as exc:
+        raise UsageError(f"the desktop application is not available ({exc})") from None
+    return gui_main([])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = _build_parser().parse_args(argv)
+        command = args.command or "gui"
+        return {"methods": _cmd_methods, "models": _cmd_models, "explain": _cmd_explain,
+                "gui": _cmd_gui}[command](args)
+    except UsageError as exc:
+        print(f"saliency-studio: error: {exc}", file=sys.stderr)
+        return 2
+    except USER_ERRORS as exc:
+        print(f"saliency-studio: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        for line in str(exc).splitlines()[1:]:
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Procedural datasets with exact ground truth (object masks, boxes, spurious tags)."""

@@ -1,0 +1,42 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ROOT / "resources" / "images" / "photos"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def zoo():
+    """Seeded random-init zoo bundles, built once per session (never downloads)."""
+    from core.models import load_model
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = load_model(name, weights="none", seed=0)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture
+def small_input():
+    """A seeded 1×3×64×64 normalised input."""
+    gen = torch.Generator().manual_seed(1)
+    return torch.randn(1, 3, 64, 64, generator=gen)
+
+
+@pytest.fixture
+def rgb_image():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
