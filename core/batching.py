@@ -47,3 +47,25 @@ def run_batches(n: int, batch_size: int, fn: Callable[[int, int], None],
             progress.step(stop - start)
         start = stop
     return batch_size
+
+
+CHANNELS_LAST_MIN_BATCH = 4
+
+
+def channels_last_call(bundle, fn: Callable[[torch.Tensor], object], chunk: torch.Tensor):
+    """``fn(chunk)`` with the batch in channels_last layout where that is faster.
+
+    Convolutions on a 2-core CPU run about 13% faster at batch 16 in channels_last (slower at
+    batch 1). A model that ``.view()``s a channels_last activation fails; it is then marked
+    and run contiguous from then on.
+    """
+    fast = (chunk.ndim == 4 and len(chunk) >= CHANNELS_LAST_MIN_BATCH
+            and getattr(bundle, "channels_last_ok", True) and bundle.device.type in ("cpu", "cuda"))
+    if fast:
+        try:
+            return fn(chunk.contiguous(memory_format=torch.channels_last))
+        except RuntimeError as exc:
+            if "view" not in str(exc) and "stride" not in str(exc):
+                raise
+            bundle.channels_last_ok = False
+    return fn(chunk)

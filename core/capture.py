@@ -111,9 +111,17 @@ def capture(bundle, x: torch.Tensor, target: Target, layers: Iterable[str] = (),
 
 
 def fingerprint(x: torch.Tensor) -> str:
-    """Content hash of a tensor (shape, dtype and values)."""
+    """Content hash of a tensor (shape, dtype and values).
+
+    Memoised on the tensor with its version counter, which any in-place change bumps.
+    """
+    memo = getattr(x, "_content_fingerprint", None)
+    if memo is not None and memo[0] == x._version:
+        return memo[1]
     arr = x.detach().to("cpu", torch.float32).contiguous().numpy()
-    return f"{tuple(x.shape)}:{x.dtype}:" + hashlib.blake2b(arr.tobytes(), digest_size=16).hexdigest()
+    digest = f"{tuple(x.shape)}:{x.dtype}:" + hashlib.blake2b(arr.tobytes(), digest_size=16).hexdigest()
+    x._content_fingerprint = (x._version, digest)
+    return digest
 
 
 class CaptureCache:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 
-from ..batching import default_batch_size, run_batches
+from ..batching import channels_last_call, default_batch_size, run_batches
 from ..capture import target_scores
 from .registry import MethodContext, MethodOutput, Param, register
 from .relu_override import SCOPES, other_activations, relu_rule
@@ -55,23 +55,29 @@ def _scope_param() -> Param:
 
 
 def batch_gradients(bundle, xs: torch.Tensor, target, *, rule: str | None = None, scope: str = "all",
-                    batch_size: int = 0, progress=None) -> torch.Tensor:
+                    batch_size: int = 0, progress=None, scores: torch.Tensor | None = None) -> torch.Tensor:
     """∂score/∂input for every input in ``xs`` (N×C×H×W), in batches.
 
     ``rule``: ``None`` (true gradient), ``"guided"`` or ``"deconvnet"`` (see relu_override).
     Inputs are independent in eval mode, so the gradient of the summed scores is each
-    input's own gradient.
+    input's own gradient. ``scores`` (length N), if given, receives the target scores.
     """
     grads = torch.empty_like(xs)
     bs = batch_size or default_batch_size(bundle.device, backward=True)
     override = relu_rule(bundle.net, rule, scope) if rule else contextlib.nullcontext()
 
-    def work(start, stop):
-        chunk = xs[start:stop].detach().clone().requires_grad_(True)
+    def grad_of(chunk):
+        chunk = chunk.detach().requires_grad_(True)
         with torch.enable_grad():
-            scores, _ = target_scores(bundle, chunk, target)
-            (g,) = torch.autograd.grad(scores.sum(), chunk)
+            s, _ = target_scores(bundle, chunk, target)
+            (g,) = torch.autograd.grad(s.sum(), chunk)
+        return g, s.detach()
+
+    def work(start, stop):
+        g, s = channels_last_call(bundle, grad_of, xs[start:stop])
         grads[start:stop] = g
+        if scores is not None:
+            scores[start:stop] = s
 
     with override:
         run_batches(len(xs), bs, work, progress)
@@ -215,12 +221,19 @@ def integrated_gradients(ctx: MethodContext, baseline: str, steps: int, quadratu
     w = torch.as_tensor(weights, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
     path = ref + a * (x - ref)
     ctx.progress.set_total(steps)
-    grads = batch_gradients(ctx.bundle, path, ctx.target, batch_size=batch_size, progress=ctx.progress)
+    scores = torch.empty(steps, device=x.device)
+    grads = batch_gradients(ctx.bundle, path, ctx.target, batch_size=batch_size, progress=ctx.progress,
+                            scores=scores)
     attr = (x - ref)[0] * (grads * w).sum(0)
-    with torch.inference_mode():
-        ends, _ = target_scores(ctx.bundle, torch.cat([x, ref]), ctx.target)
-    delta = float(ends[0] - ends[1])
+    # Completeness needs F(x) and F(x′): reuse them when the rule evaluates the endpoints.
+    ends = {a: float(scores[i]) for i, a in ((0, alphas[0]), (-1, alphas[-1])) if a in (0.0, 1.0)}
+    missing = [a for a in (1.0, 0.0) if a not in ends]
+    if missing:
+        with torch.inference_mode():
+            extra, _ = target_scores(ctx.bundle, torch.cat([x if a else ref for a in missing]), ctx.target)
+        ends.update(zip(missing, extra.tolist()))
+    delta = ends[1.0] - ends[0.0]
     error = abs(float(attr.sum()) - delta)
-    info = {"score_input": float(ends[0]), "score_baseline": float(ends[1]), "completeness_error": error,
+    info = {"score_input": ends[1.0], "score_baseline": ends[0.0], "completeness_error": error,
             "relative_completeness_error": error / abs(delta) if delta else float("inf")}
     return _gradient_output(attr, reduce, info)

@@ -1,0 +1,32 @@
+# make test: create .venv if missing, install the project with its test extra, run pytest.
+# make run:  same set-up, then explain a bundled sample end to end (until the desktop app lands).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= out
+
+.PHONY: install test run bench clean
+
+install: $(STAMP)
+
+# torch/torchvision are pinned first so that nothing else can pull another build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+run: $(STAMP)
+	$(VENV)/bin/saliency-studio explain --model resnet18 --weights none \
+		--image resources/images/photos/chelsea.png --method guided_backprop \
+		--out $(OUT)/overlay.png --json $(OUT)/result.json
+
+bench: $(STAMP)
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info $(OUT)

@@ -1,0 +1,64 @@
+"""Shared helpers for the benchmark scripts: timing, machine description, result files."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def paired_times(fa, fb, repeats: int = 9, warmup: int = 1) -> tuple[float, float]:
+    """Median times of ``fa`` and ``fb`` run alternately, so drifts hit both alike."""
+    for _ in range(warmup):
+        fa(), fb()
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, out in ((fa, ta), (fb, tb)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.system()} {cpu}, {torch.get_num_threads()} torch threads, {gpu}; "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """(Pearson correlation, max abs difference) of two attributions."""
+    a, b = a.detach().flatten().double(), b.detach().flatten().double()
+    return float(torch.corrcoef(torch.stack([a, b]))[0, 1]), float((a - b).abs().max())
+
+
+def write_table(name: str, title: str, header: list[str], rows: list[list], notes: str = "") -> Path:
+    lines = [f"# {title}", "", f"Machine: {machine()}", ""]
+    if notes:
+        lines += [notes, ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    text = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.md"
+    path.write_text(text)
+    print(text)
+    return path
