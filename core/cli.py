@@ -15,7 +15,7 @@ import numpy as np
 
 from .images import ImageLoadError, load_image
 from .methods import REGISTRY
-from .models import ModelLoadError, ModelOutputError, load_model, zoo_names
+from .models import DEMO_MODELS, ModelLoadError, ModelOutputError, load_model, zoo_names
 from .capture import LayerError
 from .render import COLORMAPS, overlay, save_png
 from .targets import CLASS_KINDS, UNIT_REDUCTIONS, ClassTarget, parse_unit
@@ -42,7 +42,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("explain", help="explain one image and write an overlay / map / JSON")
-    p.add_argument("--model", required=True, help="torchvision name, or a TorchScript / pickled model file")
+    p.add_argument("--model", required=True,
+                   help="demo, demo-biased, a torchvision name, or a TorchScript / pickled model file")
     p.add_argument("--image", required=True, help="image file")
     p.add_argument("--method", required=True, choices=list(REGISTRY), metavar="METHOD",
                    help="one of: " + ", ".join(REGISTRY))
@@ -88,8 +89,9 @@ def _cmd_methods(args) -> int:
 def _cmd_models(args) -> int:
     names = list(zoo_names())
     if args.json:
-        print(json.dumps({"zoo": names, "files": ["TorchScript (.pt/.ts)", "pickled nn.Module (--trust)"]}))
+        print(json.dumps({"demo": list(DEMO_MODELS), "zoo": names, "files": ["TorchScript (.pt/.ts)", "pickled nn.Module (--trust)"]}))
         return 0
+    print("bundled demo models (offline, shapes in clutter): " + ", ".join(DEMO_MODELS))
     print("torchvision models (--model NAME [--weights DEFAULT|none|ENUM|state_dict.pth]):")
     for i in range(0, len(names), 6):
         print("  " + "  ".join(names[i:i + 6]))

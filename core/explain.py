@@ -11,7 +11,7 @@ import torch
 
 from .capture import CaptureCache
 from .jobs import Progress
-from .layers import default_layer
+from .layers import candidate_layers, default_layer, layer_table
 from .methods import MethodContext, get_method
 from .targets import ClassTarget, Target
 
@@ -60,19 +60,31 @@ def _numpy(t) -> np.ndarray | None:
 class Explainer:
     """A model and one image, with a capture cache shared by every method run on them."""
 
-    def __init__(self, bundle, image: np.ndarray, cache: CaptureCache | None = None):
+    def __init__(self, bundle, image: np.ndarray, cache: CaptureCache | None = None, prefetch: bool = False):
+        """``prefetch``: the first layer method captures every candidate layer at once, so
+        switching layer later is free (the GUI's choice; one-off CLI runs skip it)."""
         self.bundle = bundle
+        self.prefetch = prefetch
+        self._candidates: tuple[str, ...] | None = None
         t0 = time.perf_counter()
         self.display, self.x = bundle.prepare(image)
         self.prediction = bundle.predict(self.x, k=5)
         self.predict_time = time.perf_counter() - t0
         self.cache = cache or CaptureCache()
-        self._default_layer: str | None = None
+        self._layer_table = None
+
+    def _table(self):
+        if self._layer_table is None:
+            self._layer_table = layer_table(self.bundle)
+        return self._layer_table
 
     def default_layer(self) -> str:
-        if self._default_layer is None:
-            self._default_layer = default_layer(self.bundle)
-        return self._default_layer
+        return default_layer(self.bundle, self._table())
+
+    def candidate_layers(self) -> tuple[str, ...]:
+        if self._candidates is None:
+            self._candidates = tuple(candidate_layers(self._table()))
+        return self._candidates
 
     def explain(self, method: str, target: Target | None = None, layer: str | None = None,
                 params: dict[str, Any] | None = None, progress: Progress | None = None,
@@ -84,7 +96,8 @@ class Explainer:
         if spec.needs_layer:
             layer = layer or self.default_layer()
         ctx = MethodContext(self.bundle, self.x, target, layer if spec.needs_layer else None,
-                            progress or Progress(), self.cache, seed)
+                            progress or Progress(), self.cache, seed,
+                            self.candidate_layers() if self.prefetch and spec.needs_layer else ())
         t0 = time.perf_counter()
         out = spec.fn(ctx, **values)
         elapsed = time.perf_counter() - t0

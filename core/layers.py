@@ -100,4 +100,13 @@ def default_layer(bundle, table: list[LayerInfo] | None = None) -> str:
     raise LayerError("the model has no layer with a spatial or token output to target")
 
 
-__all__ = ["LayerInfo", "layer_table", "default_layer", "get_layer"]
+def candidate_layers(table: list[LayerInfo]) -> list[str]:
+    """Layers a CAM may target and a GUI offers first: spatial or token outputs of blocks
+    (non-leaf modules) or top-level modules, skipping pooling and pass-through modules."""
+    def usable(i: LayerInfo) -> bool:
+        return i.order >= 0 and i.type not in _SKIP and i.shape is not None and (
+            i.spatial or len(i.shape) == 3)
+    return [i.name for i in table if usable(i) and (not i.leaf or i.depth == 0)]
+
+
+__all__ = ["LayerInfo", "layer_table", "default_layer", "candidate_layers", "get_layer"]

@@ -74,6 +74,7 @@ class MethodContext:
     progress: Progress = field(default_factory=Progress)
     cache: CaptureCache = field(default_factory=CaptureCache)
     seed: int = 0
+    prefetch_layers: tuple[str, ...] = ()  # captured along with ``layer`` so switching is free
 
 
 @dataclass

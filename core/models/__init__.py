@@ -9,24 +9,29 @@ import torch
 from .adapters import ModelOutputError, to_logits
 from .bundle import ModelBundle, read_labels
 from .checkpoints import is_torchscript, load_pickled_module, load_torchscript
+from .demo import DEMO_MODELS, load_demo
 from .errors import ModelLoadError
 from .preprocess import Preprocess
 from .zoo import build_zoo, zoo_names
 
 __all__ = ["ModelBundle", "ModelLoadError", "ModelOutputError", "Preprocess", "load_model",
-           "zoo_names", "to_logits", "read_labels"]
+           "zoo_names", "to_logits", "read_labels", "DEMO_MODELS", "load_demo"]
 
 
 def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = False,
                labels: str | Path | None = None, device: str = "cpu", seed: int = 0,
                num_classes: int | None = None, preprocess: Preprocess | None = None) -> ModelBundle:
-    """Load a model by zoo name or from a file into a ``ModelBundle`` on ``device``.
+    """Load a model by name or from a file into a ``ModelBundle`` on ``device``.
 
-    ``spec``: a torchvision name (``weights``: DEFAULT / enum member / none / state-dict
+    ``spec``: ``demo`` / ``demo-biased`` (bundled), a torchvision name (``weights``: DEFAULT / enum member / none / state-dict
     path), a TorchScript file, or a pickled ``nn.Module`` (only with ``trust=True``).
     """
     path = Path(spec)
-    if spec in zoo_names():
+    if spec in DEMO_MODELS:
+        bundle = load_demo(spec)
+        if labels:
+            bundle.labels = read_labels(labels)
+    elif spec in zoo_names():
         bundle = build_zoo(spec, weights, num_classes=num_classes, seed=seed, labels=labels)
     elif path.suffix or path.exists():
         if not path.is_file():

@@ -1,0 +1,262 @@
+"""Class activation maps from one captured pass: CAM, Grad-CAM (and its counterfactual),
+Guided Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, Eigen-CAM and Score-CAM.
+
+Every gradient-based variant reads the activations A and gradients G of its layer from the
+shared ``CaptureCache``: once (image, target) was captured, switching layer or variant runs
+no forward or backward pass. Each map is kept at the layer's resolution (``low_res``) and
+upsampled bilinearly (half-pixel centres) to the input; nothing is normalised here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..batching import channels_last_call, default_batch_size, run_batches
+from ..capture import LayerError, target_scores
+from .gradients import REDUCTIONS, batch_gradients, reduce_channels
+from .registry import MethodContext, MethodOutput, Param, register
+from .relu_override import SCOPES
+
+
+def to_grid(t: torch.Tensor, layer: str = "", model_name: str = "") -> torch.Tensor:
+    """A layer output as N×C×h×w.
+
+    Token layers (N×T×C, ViT) drop the class token when T − 1 is a square and fold the
+    rest into a √T×√T grid; Swin stages (N×H×W×C) are permuted to channels-first.
+    """
+    if t.ndim == 4:
+        if model_name.startswith("swin") and layer.startswith("features"):
+            return t.permute(0, 3, 1, 2)
+        return t
+    if t.ndim == 3:
+        n, tokens, c = t.shape
+        for skip in (1, 0):
+            side = int(round((tokens - skip) ** 0.5))
+            if side * side == tokens - skip:
+                return t[:, skip:].reshape(n, side, side, c).permute(0, 3, 1, 2)
+        raise LayerError(f"layer {layer!r} has {tokens} tokens, which do not form a square grid")
+    raise LayerError(f"layer {layer!r} outputs shape {tuple(t.shape)}; a CAM needs a spatial or token layer")
+
+
+def upsample(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """h×w → H×W, bilinear with half-pixel centres (align_corners=False)."""
+    return F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+
+
+def layer_maps(ctx: MethodContext, need_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, G) of ``ctx.layer`` for the single input, as C×h×w, from the capture cache."""
+    if ctx.layer is None:
+        raise LayerError("this method needs a layer")
+    layers = [ctx.layer, *ctx.prefetch_layers]
+    cap = ctx.cache.get(ctx.bundle, ctx.x, ctx.target, layers)
+    name = getattr(ctx.bundle, "name", "")
+    a = to_grid(cap.activations[ctx.layer], ctx.layer, name)[0].float()
+    g = to_grid(cap.gradients[ctx.layer], ctx.layer, name)[0].float()
+    return a, g
+
+
+def _output(ctx: MethodContext, low: torch.Tensor, relu: bool, info: dict | None = None) -> MethodOutput:
+    low = F.relu(low) if relu else low
+    return MethodOutput(map=upsample(low, tuple(ctx.x.shape[-2:])), low_res=low, info=info or {})
+
+
+def weighted_sum(weights: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Σ_k w_k A_k for C weights (or C×h×w per-location weights) and C×h×w A."""
+    if weights.ndim == 1:
+        weights = weights[:, None, None]
+    return (weights * a).sum(0)
+
+
+_RELU = Param("relu", "bool", True, "ReLU on the map: keep only positive evidence (the papers' choice)")
+_ALPHA_NORM = Param("alpha_norm", "bool", True,
+                    "normalise α over positions as the authors' code (False: pytorch-grad-cam's variant)")
+
+
+@register("gradcam", label="Grad-CAM", family="cam", needs_layer=True,
+          citation="Selvaraju et al. 2017, Grad-CAM, eqs. 1-2", params=(_RELU,))
+def gradcam(ctx: MethodContext, relu: bool) -> MethodOutput:
+    """Channels weighted by their spatially averaged gradient: ReLU(Σ_k mean(∂y/∂A_k) A_k)."""
+    a, g = layer_maps(ctx)
+    return _output(ctx, weighted_sum(g.mean((1, 2)), a), relu)
+
+
+@register("gradcam_counterfactual", label="Grad-CAM counterfactual", family="cam", needs_layer=True,
+          citation="Selvaraju et al. 2017, Grad-CAM, §5 (negated gradients)", params=(_RELU,))
+def gradcam_counterfactual(ctx: MethodContext, relu: bool) -> MethodOutput:
+    """Regions whose removal would raise the score: Grad-CAM with negated gradients."""
+    a, g = layer_maps(ctx)
+    return _output(ctx, weighted_sum(-g.mean((1, 2)), a), relu)
+
+
+def gradcam_pp_weights(a: torch.Tensor, g: torch.Tensor, alpha_norm: bool = True) -> torch.Tensor:
+    """Grad-CAM++ channel weights (Chattopadhay et al. 2018, eq. 19, with exp(S) cancelled).
+
+    α = g² / (2g² + Σ_ab A_ab · g³); ``alpha_norm`` divides α by its sum over the positions
+    where g > 0, as in the authors' code; w_k = Σ_ij α_ij · ReLU(g_ij).
+    """
+    g2, g3 = g * g, g * g * g
+    denom = 2 * g2 + a.sum((1, 2), keepdim=True) * g3
+    if alpha_norm:
+        alpha = g2 / torch.where(denom != 0, denom, torch.ones_like(denom))
+        norm = (alpha * (g > 0)).sum((1, 2), keepdim=True)
+        alpha = alpha / torch.where(norm != 0, norm, torch.ones_like(norm))
+    else:  # pytorch-grad-cam: ε in the denominator, α = 0 where g = 0, no renormalisation
+        alpha = torch.where(g != 0, g2 / (denom + 1e-7), torch.zeros_like(g))
+    return (alpha * F.relu(g)).sum((1, 2))
+
+
+@register("gradcam_pp", label="Grad-CAM++", family="cam", needs_layer=True,
+          citation="Chattopadhay et al. 2018, Grad-CAM++, eq. 19 (authors' code: exp cancelled, α normalised)",
+          params=(_RELU, _ALPHA_NORM))
+def gradcam_pp(ctx: MethodContext, relu: bool, alpha_norm: bool) -> MethodOutput:
+    """Channels weighted by positive gradients with pixel-wise α from higher-order terms."""
+    a, g = layer_maps(ctx)
+    return _output(ctx, weighted_sum(gradcam_pp_weights(a, g, alpha_norm), a), relu)
+
+
+@register("xgradcam", label="XGrad-CAM", family="cam", needs_layer=True,
+          citation="Fu et al. 2020, Axiom-based Grad-CAM, eq. 14", params=(_RELU,))
+def xgradcam(ctx: MethodContext, relu: bool) -> MethodOutput:
+    """Channels weighted by Σ_ij (A_ij / Σ A) · g_ij."""
+    a, g = layer_maps(ctx)
+    w = (a / (a.sum((1, 2), keepdim=True) + 1e-7) * g).sum((1, 2))
+    return _output(ctx, weighted_sum(w, a), relu)
+
+
+@register("layercam", label="Layer-CAM", family="cam", needs_layer=True,
+          citation="Jiang et al. 2021, LayerCAM, eqs. 5-6", params=(_RELU,))
+def layercam(ctx: MethodContext, relu: bool) -> MethodOutput:
+    """Per-location weights: ReLU(Σ_k ReLU(g_k) ⊙ A_k); works at shallow layers too."""
+    a, g = layer_maps(ctx)
+    return _output(ctx, weighted_sum(F.relu(g), a), relu)
+
+
+def principal_projection(a: torch.Tensor, center: bool = True) -> torch.Tensor:
+    """Projection of the h·w activation vectors (C-dim) onto their first principal direction.
+
+    SVD's sign is arbitrary; it is fixed so the map correlates positively with the mean
+    activation over channels (where the features are strong).
+    """
+    c, h, w = a.shape
+    m = a.reshape(c, -1).T.double()
+    if center:
+        m = m - m.mean(0, keepdim=True)
+    _, _, vt = torch.linalg.svd(m, full_matrices=False)
+    proj = (m @ vt[0]).reshape(h, w)
+    strength = a.mean(0).double()
+    if torch.sum((proj - proj.mean()) * (strength - strength.mean())) < 0:
+        proj = -proj
+    return proj.float()
+
+
+@register("eigencam", label="Eigen-CAM", family="cam", needs_layer=True,
+          citation="Muhammad & Yeasin 2020, Eigen-CAM, §3 (first principal component)",
+          params=(_RELU, Param("center", "bool", True, "centre the activations before the SVD (PCA)")))
+def eigencam(ctx: MethodContext, relu: bool, center: bool) -> MethodOutput:
+    """Class-agnostic: the activations projected on their first principal component."""
+    a, _ = layer_maps(ctx)
+    return _output(ctx, principal_projection(a, center), relu)
+
+
+def cam_weights(net: nn.Module, channels: int) -> torch.Tensor:
+    """The K×C weight of the final linear layer, if it reads ``channels`` features."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not linears or linears[-1].in_features != channels:
+        raise LayerError("CAM needs a model whose last layer is one linear layer reading the pooled "
+                         "channels of the chosen layer (GAP + linear, e.g. ResNet); use Grad-CAM here")
+    return linears[-1].weight.detach().float()
+
+
+@register("cam", label="CAM", family="cam", needs_layer=True,
+          citation="Zhou et al. 2016, Learning Deep Features for Discriminative Localization, eq. 2",
+          params=(Param("relu", "bool", False, "ReLU on the map (the paper keeps the signed sum)"),))
+def cam(ctx: MethodContext, relu: bool) -> MethodOutput:
+    """Σ_k w_k^c A_k with w^c the final linear weights of the class (GAP + linear models)."""
+    if not hasattr(ctx.target, "index"):
+        raise LayerError("CAM explains a class; a unit target needs Grad-CAM")
+    a, _ = layer_maps(ctx)
+    weights = cam_weights(ctx.bundle.net, a.shape[0])
+    cap = ctx.cache.get(ctx.bundle, ctx.x, ctx.target, [ctx.layer])
+    linear = [m for m in ctx.bundle.net.modules() if isinstance(m, nn.Linear)][-1]
+    pooled = linear(a.mean((1, 2))[None].to(linear.weight.dtype))
+    if not torch.allclose(pooled.float(), cap.logits.float(), rtol=1e-3, atol=1e-3 * float(cap.logits.abs().max())):
+        raise LayerError(f"CAM does not apply at layer {ctx.layer!r}: the logits are not a linear function of "
+                         "its globally averaged channels (something else sits between); use Grad-CAM")
+    return _output(ctx, weighted_sum(weights[ctx.target.index], a), relu)
+
+
+@register("guided_gradcam", label="Guided Grad-CAM", family="cam", needs_layer=True,
+          citation="Selvaraju et al. 2017, Grad-CAM, §3 (guided backprop × upsampled Grad-CAM)",
+          params=(Param("interpolation", "choice", "bilinear", "upsampling of Grad-CAM (Captum's default: nearest)",
+                        choices=("bilinear", "nearest")),
+                  Param("relu_scope", "choice", "all", "which ReLUs guided backprop modifies", choices=SCOPES),
+                  Param("reduce", "choice", "max_abs", "how the channels collapse into one map",
+                        choices=REDUCTIONS)))
+def guided_gradcam(ctx: MethodContext, interpolation: str, relu_scope: str, reduce: str) -> MethodOutput:
+    """Pixel-precise and class-discriminative: guided backprop ⊙ upsampled Grad-CAM."""
+    a, g = layer_maps(ctx)
+    low = F.relu(weighted_sum(g.mean((1, 2)), a))
+    size = tuple(ctx.x.shape[-2:])
+    up = upsample(low, size) if interpolation == "bilinear" else F.interpolate(low[None, None], size=size)[0, 0]
+    guided = batch_gradients(ctx.bundle, ctx.x, ctx.target, rule="guided", scope=relu_scope)[0]
+    attr = guided * up
+    return MethodOutput(map=reduce_channels(attr, reduce), attribution=attr, low_res=low)
+
+
+@register("scorecam", label="Score-CAM", family="cam", needs_layer=True,
+          citation="Wang et al. 2020, Score-CAM, eqs. 5-8 (softmax score of the class)",
+          params=(_RELU,
+                  Param("variant", "choice", "paper", "'paper': softmax probability of the class for each masked "
+                        "input; 'pytorch-grad-cam': softmax over channels of the logits, align_corners upsampling",
+                        choices=("paper", "pytorch-grad-cam")),
+                  Param("batch_size", "int", 0, "masked inputs per forward (0: chosen for the device)", min=0,
+                        max=4096)))
+def scorecam(ctx: MethodContext, relu: bool, variant: str, batch_size: int) -> MethodOutput:
+    """Channels weighted by the score of the input masked by each normalised, upsampled channel."""
+    a, _ = layer_maps(ctx)
+    size = tuple(ctx.x.shape[-2:])
+    masks = F.interpolate(a[None], size=size, mode="bilinear", align_corners=variant != "paper")[0]
+    flat = masks.flatten(1)
+    lo, hi = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
+    masks = (masks - lo) / (hi - lo + 1e-8)
+    n = len(masks)
+    scores = torch.empty(n, device=ctx.x.device)
+    index = ctx.target.index if hasattr(ctx.target, "index") else None
+    ctx.progress.set_total(n)
+
+    def forward(batch):
+        score, logits = target_scores(ctx.bundle, batch, ctx.target)
+        if index is not None and variant == "paper":
+            return torch.softmax(logits.float(), 1)[:, index]
+        return score
+
+    def work(start, stop):
+        with torch.inference_mode():
+            scores[start:stop] = channels_last_call(ctx.bundle, forward, ctx.x * masks[start:stop, None]).float()
+
+    run_batches(n, batch_size or default_batch_size(ctx.bundle.device, backward=False), work, ctx.progress)
+    weights = scores if variant == "paper" else torch.softmax(scores, 0)
+    return _output(ctx, weighted_sum(weights, a), relu, {"forward_passes": n})
+
+
+def class_units(bundle, x: torch.Tensor, class_index: int, layer: str, top: int = 8, cache=None) -> list[dict]:
+    """Class-specific units (Zhou et al. 2016, §5): the channels of ``layer`` ranked by
+    linear weight × mean activation for ``class_index``, each with its activation map.
+
+    Returns dicts with ``channel``, ``weight``, ``mean_activation``, ``contribution`` (their
+    product: the channel's share of the logit) and ``map`` (h×w activation, numpy).
+    """
+    from ..capture import CaptureCache
+    from ..targets import ClassTarget
+
+    cache = cache or CaptureCache()
+    cap = cache.get(bundle, x, ClassTarget(class_index), [layer])
+    a = to_grid(cap.activations[layer], layer, getattr(bundle, "name", ""))[0].float()
+    weights = cam_weights(bundle.net, a.shape[0])[class_index]
+    means = a.mean((1, 2))
+    contribution = weights * means
+    order = torch.argsort(contribution, descending=True)[:top]
+    return [{"channel": int(k), "weight": float(weights[k]), "mean_activation": float(means[k]),
+             "contribution": float(contribution[k]), "map": a[k].cpu().numpy()} for k in order]
