@@ -1,5 +1,5 @@
 # make test: create .venv if missing, install the project with its test extra, run pytest.
-# make run:  same set-up, then explain a bundled sample end to end (until the desktop app lands).
+# make run:  same set-up, then explain a bundled demo image end to end (until the desktop app lands).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -21,9 +21,8 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 run: $(STAMP)
-	$(VENV)/bin/saliency-studio explain --model resnet18 --weights none \
-		--image resources/images/photos/chelsea.png --method guided_backprop \
-		--out $(OUT)/overlay.png --json $(OUT)/result.json
+	$(VENV)/bin/saliency-studio explain --model demo --image resources/images/demo/clean_star.png \
+		--method gradcam --out $(OUT)/overlay.png --json $(OUT)/result.json
 
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

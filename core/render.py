@@ -53,3 +53,21 @@ def save_png(path: str | Path, rgb: np.ndarray) -> Path:
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
     return path
+
+
+def grid(panels: list[tuple[str, np.ndarray]], cols: int = 4, scale: int = 2, pad: int = 6) -> np.ndarray:
+    """Side-by-side RGB panels of equal size with a caption above each (nearest-neighbour ×scale)."""
+    if not panels:
+        raise ValueError("no panels to lay out")
+    h, w = panels[0][1].shape[:2]
+    h, w = h * scale, w * scale
+    caption = 22
+    rows = (len(panels) + cols - 1) // cols
+    cols = min(cols, len(panels))
+    canvas = np.full((rows * (h + caption + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
+    for i, (title, img) in enumerate(panels):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (h + caption + pad), pad + c * (w + pad)
+        canvas[y + caption:y + caption + h, x:x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST)
+        cv2.putText(canvas, title, (x + 2, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    return canvas

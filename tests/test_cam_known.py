@@ -146,3 +146,21 @@ def test_class_units(spot):
     assert units[0]["map"].shape == (16, 16)
     logit = bundle(x)[0, 0].item()
     assert abs(sum(u["contribution"] for u in units) - logit) < 1e-5
+
+
+def test_scorecam_dead_channels_share_one_forward(spot):
+    bundle, x = spot
+    x = x.clone()
+    x[..., 10:13, 3:6] = 0.2  # channels 0 and 1 (bias −0.5) stay at zero everywhere: constant
+    ctx = MethodContext(bundle, x, ClassTarget(0), layer="features")
+    out = get_method("scorecam")(ctx)
+    assert out.info["forward_passes"] == 3  # two live channels + one shared all-zero input
+    # Same weights as scoring every channel one by one.
+    act = bundle.net.features(x)[0].detach()
+    probs = []
+    for k in range(4):
+        m = torch.nn.functional.interpolate(act[None, None, k], size=(16, 16), mode="bilinear")[0, 0]
+        m = (m - m.min()) / (m.max() - m.min() + 1e-8)
+        probs.append(torch.softmax(bundle(x * m), 1)[0, 0])
+    expected = torch.relu((torch.stack(probs)[:, None, None] * act).sum(0))
+    assert torch.allclose(out.low_res, expected.detach(), atol=1e-6)

@@ -105,7 +105,7 @@ def test_scorecam_against_pytorch_grad_cam(zoo):
         theirs = cam(input_tensor=x, targets=[ClassifierOutputTarget(TARGET)])[0]
     mine = ours(bundle, x, "scorecam", "layer3", variant="pytorch-grad-cam")
     assert pearson(mine.map.numpy(), theirs) >= 0.999
-    assert mine.info["forward_passes"] == 256
+    assert mine.info["forward_passes"] <= 256  # constant channels share one forward
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -217,14 +217,14 @@ def scorecam(ctx: MethodContext, relu: bool, variant: str, batch_size: int) -> M
     """Channels weighted by the score of the input masked by each normalised, upsampled channel."""
     a, _ = layer_maps(ctx)
     size = tuple(ctx.x.shape[-2:])
-    masks = F.interpolate(a[None], size=size, mode="bilinear", align_corners=variant != "paper")[0]
-    flat = masks.flatten(1)
-    lo, hi = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
-    masks = (masks - lo) / (hi - lo + 1e-8)
-    n = len(masks)
-    scores = torch.empty(n, device=ctx.x.device)
+    # Constant channels give an all-zero mask: one shared forward instead of one each.
+    flat = a.flatten(1)
+    constant = flat.amax(1) <= flat.amin(1)
+    live = (~constant).nonzero().flatten()
+    n = len(live)
+    scores = torch.empty(len(a), device=ctx.x.device)
     index = ctx.target.index if hasattr(ctx.target, "index") else None
-    ctx.progress.set_total(n)
+    ctx.progress.set_total(n + 1)
 
     def forward(batch):
         score, logits = target_scores(ctx.bundle, batch, ctx.target)
@@ -234,11 +234,19 @@ def scorecam(ctx: MethodContext, relu: bool, variant: str, batch_size: int) -> M
 
     def work(start, stop):
         with torch.inference_mode():
-            scores[start:stop] = channels_last_call(ctx.bundle, forward, ctx.x * masks[start:stop, None]).float()
+            up = F.interpolate(a[None, live[start:stop]], size=size, mode="bilinear",
+                               align_corners=variant != "paper")[0]
+            lo, hi = up.amin((1, 2), keepdim=True), up.amax((1, 2), keepdim=True)
+            masks = (up - lo) / (hi - lo + 1e-8)
+            scores[live[start:stop]] = channels_last_call(ctx.bundle, forward, ctx.x * masks[:, None]).float()
 
     run_batches(n, batch_size or default_batch_size(ctx.bundle.device, backward=False), work, ctx.progress)
+    if n < len(a):
+        with torch.inference_mode():
+            scores[constant] = forward(torch.zeros_like(ctx.x)).float()
+    ctx.progress.step()
     weights = scores if variant == "paper" else torch.softmax(scores, 0)
-    return _output(ctx, weighted_sum(weights, a), relu, {"forward_passes": n})
+    return _output(ctx, weighted_sum(weights, a), relu, {"forward_passes": n + int(n < len(a))})
 
 
 def class_units(bundle, x: torch.Tensor, class_index: int, layer: str, top: int = 8, cache=None) -> list[dict]:
