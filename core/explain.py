@@ -37,6 +37,7 @@ class Explanation:
     low_res: np.ndarray | None = None
     info: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no arrays)."""
@@ -88,7 +89,7 @@ class Explainer:
 
     def explain(self, method: str, target: Target | None = None, layer: str | None = None,
                 params: dict[str, Any] | None = None, progress: Progress | None = None,
-                seed: int = 0) -> Explanation:
+                seed: int = 0, partial=None) -> Explanation:
         """Run ``method`` for ``target`` (default: the predicted class)."""
         spec = get_method(method)
         values = spec.resolve(params)
@@ -97,7 +98,7 @@ class Explainer:
             layer = layer or self.default_layer()
         ctx = MethodContext(self.bundle, self.x, target, layer if spec.needs_layer else None,
                             progress or Progress(), self.cache, seed,
-                            self.candidate_layers() if self.prefetch and spec.needs_layer else ())
+                            self.candidate_layers() if self.prefetch and spec.needs_layer else (), partial)
         t0 = time.perf_counter()
         out = spec.fn(ctx, **values)
         elapsed = time.perf_counter() - t0
@@ -111,7 +112,8 @@ class Explainer:
         return Explanation(method=method, target=target, target_label=label or "", params=values,
                            map=attr_map, image=self.display, prediction=self.prediction,
                            layer=ctx.layer, attribution=_numpy(out.attribution), low_res=_numpy(out.low_res),
-                           info=out.info, timings={"predict": self.predict_time, "method": elapsed})
+                           info=out.info, timings={"predict": self.predict_time, "method": elapsed},
+                           extras=out.extras)
 
 
 def explain(bundle, image: np.ndarray, method: str, **kwargs) -> Explanation:

@@ -1,6 +1,8 @@
 """The bundled demo models: integrity, accuracy on fresh data, and known-answer explanations.
 
-Measured figures are recorded in resources/models/*.json and in the README.
+Measured figures are recorded in resources/models/*.json and in the README: on 300 fresh images,
+clean model Grad-CAM pointing game 95.7%; Grad-CAM mass near the tag on counter-biased images
+11.8% (biased model) vs 2.5% (clean model).
 """
 
 import hashlib

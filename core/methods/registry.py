@@ -75,6 +75,7 @@ class MethodContext:
     cache: CaptureCache = field(default_factory=CaptureCache)
     seed: int = 0
     prefetch_layers: tuple[str, ...] = ()  # captured along with ``layer`` so switching is free
+    partial: Callable[["MethodOutput"], None] | None = None  # receives intermediate maps
 
 
 @dataclass
@@ -84,7 +85,8 @@ class MethodOutput:
     map: torch.Tensor | np.ndarray
     attribution: torch.Tensor | np.ndarray | None = None
     low_res: torch.Tensor | np.ndarray | None = None
-    info: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # JSON-ready facts (numbers, strings)
+    extras: dict = field(default_factory=dict)  # arrays kept for the GUI (e.g. RISE's per-class maps)
 
 
 @dataclass(frozen=True)
