@@ -141,10 +141,15 @@ def _cmd_explain(args) -> int:
     top = result.prediction[0]
     print(f"{bundle.name}: predicted {top[1]} ({top[2]:.1%}); {spec.label} for "
           f"{result.target.describe(result.target_label)}" + (f" at layer {result.layer}" if result.layer else ""))
+    if "final_score" in result.info:
+        print(f"target score raised from {result.info['start_score']:.3g} to {result.info['final_score']:.3g}")
     if "relative_completeness_error" in result.info:
         print(f"completeness error: {result.info['relative_completeness_error']:.2%} of f(x) - f(x')")
     if args.out:
-        print(f"overlay written to {save_png(args.out, overlay(result.image, result.map, args.alpha, args.cmap))}")
+        if spec.family == "synthesis":  # activation maximisation: the synthesised image itself
+            print(f"synthesised image written to {save_png(args.out, result.extras['image'])}")
+        else:
+            print(f"overlay written to {save_png(args.out, overlay(result.image, result.map, args.alpha, args.cmap))}")
     if args.save_map:
         np.save(args.save_map, result.map)
         print(f"map written to {args.save_map}")

@@ -100,3 +100,21 @@ def test_core_never_imports_qt():
     for path in (ROOT / "core").rglob("*.py"):
         text = path.read_text()
         assert "import PySide6" not in text and "from PySide6" not in text and "pyqtgraph" not in text, path
+
+
+def test_explain_demo_cam_and_synthesis(tmp_path, capsys):
+    out = tmp_path / "syn.png"
+    code = main(["explain", "--model", "demo", "--image", str(ROOT / "resources/images/demo/clean_ring.png"),
+                 "--method", "activation_maximization", "--target", "ring", "--param", "steps=10",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "synthesised image written" in capsys.readouterr().out
+    import cv2
+
+    assert cv2.imread(str(out)).shape == (128, 128, 3)
+    js = tmp_path / "r.json"
+    assert main(["explain", "--model", "demo-biased", "--image",
+                 str(ROOT / "resources/images/demo/counter_circle.png"), "--method", "gradcam_pp",
+                 "--json", str(js)]) == 0
+    result = json.loads(js.read_text())
+    assert result["layer"] == "features" and result["model"]["name"] == "demo-biased"

@@ -126,9 +126,11 @@ class RiseMasks:
           params=(Param("masks", "int", 4000, "number of random masks N", min=1, max=100000),
                   Param("grid", "int", 7, "cells per side of the mask grid (s)", min=1, max=64),
                   Param("p", "float", 0.5, "probability that a cell is kept", min=0.01, max=1.0),
+                  Param("score", "choice", "softmax", "class score: softmax probability (the paper) or a "
+                        "per-class sigmoid of the logits (TorchRay)", choices=("softmax", "sigmoid")),
                   Param("batch_size", "int", 0, "masked images per forward (0: chosen for the device)",
                         min=0, max=4096)))
-def rise(ctx: MethodContext, masks: int, grid: int, p: float, batch_size: int) -> MethodOutput:
+def rise(ctx: MethodContext, masks: int, grid: int, p: float, score: str, batch_size: int) -> MethodOutput:
     """Σᵢ f(I ⊙ Mᵢ) Mᵢ / (N·p) with f the softmax probability; every class accumulated at once."""
     x = ctx.x
     h, w = x.shape[-2:]
@@ -143,7 +145,8 @@ def rise(ctx: MethodContext, masks: int, grid: int, p: float, batch_size: int) -
     def scores_of(batch):
         if index is None:  # a unit: its activation is the score
             return target_scores(ctx.bundle, batch, ctx.target)[0][:, None]
-        return torch.softmax(ctx.bundle(batch).float(), 1)
+        logits = ctx.bundle(batch).float()
+        return torch.softmax(logits, 1) if score == "softmax" else torch.sigmoid(logits)
 
     def work(start, stop):
         nonlocal done
