@@ -73,7 +73,11 @@ def forward_hooked(bundle, x: torch.Tensor, layers: Iterable[str]):
 
 
 def target_scores(bundle, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
-    """(per-sample target scores, logits) for a batch ``x``."""
+    """(per-sample target scores, logits) for a batch ``x``; without grad, class targets use the
+    bundle's fused inference twin."""
+    if not target.layers and not torch.is_grad_enabled() and hasattr(bundle, "fast_logits"):
+        logits = bundle.fast_logits(x)
+        return target.score(logits, {}), logits
     logits, acts = forward_hooked(bundle, x, target.layers)
     return target.score(logits, acts), logits
 

@@ -162,3 +162,34 @@ def test_unusable_outputs_are_described(kind, needle):
         ModelBundle(Returns(kind))(torch.randn(1, 3, 4, 4))
     with pytest.raises(ModelOutputError, match=r"shape \(2, 3, 4\)"):
         to_logits(torch.zeros(2, 3, 4))
+
+
+def test_fast_logits_fused_twin():
+    bundle = load_model("resnet18", weights="none")
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        fast = bundle.fast_logits(x)
+        assert bundle._fused is not bundle.net
+        assert torch.allclose(fast, bundle(x), atol=1e-4)
+    with torch.no_grad():
+        bundle.net.fc.bias.add_(1.0)  # an in-place change must rebuild the twin
+    with torch.inference_mode():
+        assert torch.allclose(bundle.fast_logits(x), bundle(x), atol=1e-4)
+    assert bundle.fast_logits(x).requires_grad  # with grad enabled it is the plain model
+
+
+def test_fast_logits_untraceable_model_falls_back():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            if x.sum() > 0:  # data-dependent control flow: FX cannot trace it
+                return self.fc(x.mean((2, 3)))
+            return -self.fc(x.mean((2, 3)))
+
+    bundle = ModelBundle(Branchy())
+    with torch.inference_mode():
+        x = torch.rand(1, 3, 4, 4)
+        assert torch.equal(bundle.fast_logits(x), bundle(x)) and bundle._fused is bundle.net

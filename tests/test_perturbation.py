@@ -44,7 +44,8 @@ def test_occlusion_equals_captum(zoo, name, fill):
                                               baselines=baseline, target=5, perturbations_per_eval=16)
     # Captum attributes the same mean drop to every channel; our map is that per-pixel value.
     expected = theirs[0, 0]
-    assert torch.allclose(torch.as_tensor(ours.map), expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
+    # Our batched passes fold BatchNorm into the convolutions: equal up to float rounding of the logits.
+    assert torch.allclose(torch.as_tensor(ours.map), expected, rtol=1e-4, atol=2e-5)
 
 
 def test_occlusion_peaks_on_the_region(region):

@@ -145,7 +145,7 @@ def rise(ctx: MethodContext, masks: int, grid: int, p: float, score: str, batch_
     def scores_of(batch):
         if index is None:  # a unit: its activation is the score
             return target_scores(ctx.bundle, batch, ctx.target)[0][:, None]
-        logits = ctx.bundle(batch).float()
+        logits = ctx.bundle.fast_logits(batch).float()
         return torch.softmax(logits, 1) if score == "softmax" else torch.sigmoid(logits)
 
     def work(start, stop):

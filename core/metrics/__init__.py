@@ -1,0 +1,5 @@
+"""Evaluation metrics for attribution maps: faithfulness, localisation, robustness."""
+
+from .common import MetricResult
+
+__all__ = ["MetricResult"]

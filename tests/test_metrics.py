@@ -1,0 +1,174 @@
+"""Metrics on known answers: ideal vs inverted vs random maps, exact IoU and pointing game."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from core.metrics.faithfulness import (auc, average_drop, deletion_insertion, pixel_ranks,
+                                       region_perturbation, win_percent)
+from core.metrics.localization import (box_from_map, box_mask, energy_in_box, iou, localization,
+                                       pointing_accuracy, pointing_game)
+from core.metrics.robustness import sanity_check, spearman, ssim, stability, topk_intersection
+from core.models import ModelBundle, Preprocess
+
+H = W = 32
+REGION = (slice(8, 20), slice(10, 24))  # rows, cols
+
+
+class RegionScore(nn.Module):
+    """Class 0 logit = 6 · (mean of the region's pixels (first channel) − 0.5); class 1 = its negative."""
+
+    def forward(self, x):
+        s = 6 * (x[:, 0, REGION[0], REGION[1]].mean((1, 2)) - 0.5)
+        return torch.stack([s, -s], 1)
+
+
+@pytest.fixture
+def toy():
+    pre = Preprocess(crop=(H, W), resize=None, mean=(0.0,) * 3, std=(1.0,) * 3)
+    bundle = ModelBundle(RegionScore(), preprocess=pre, labels=["region", "rest"])
+    x = 0.1 + 0.2 * torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
+    x[..., REGION[0], REGION[1]] += 0.8  # a bright object the score reads; blurring dims it
+    ideal = torch.zeros(H, W)
+    ideal[REGION] = 1.0 + 0.01 * torch.rand(12, 14, generator=torch.Generator().manual_seed(1))
+    return bundle, x, ideal
+
+
+def test_deletion_ideal_best_inverted_worst(toy):
+    bundle, x, ideal = toy
+    random_map = torch.rand(H, W, generator=torch.Generator().manual_seed(5))
+    d = {name: deletion_insertion(bundle, x, m, "deletion", step=16).value
+         for name, m in (("ideal", ideal), ("inverted", -ideal), ("random", random_map))}
+    assert d["ideal"] < d["random"] < d["inverted"]
+    ins = {name: deletion_insertion(bundle, x, m, "insertion", step=16).value
+           for name, m in (("ideal", ideal), ("inverted", -ideal), ("random", random_map))}
+    assert ins["ideal"] > ins["random"] > ins["inverted"]
+
+
+def test_deletion_curve_shape_and_auc(toy):
+    bundle, x, ideal = toy
+    res = deletion_insertion(bundle, x, ideal, "deletion")  # default step: the side (32)
+    fx, fy = res.curve
+    assert len(fx) == H * W // 32 + 1 and fx[0] == 0 and fx[-1] == 1
+    assert res.value == pytest.approx(auc(fx, fy))
+    assert res.details["target"] == 0
+    # Once the 168 region pixels are gone (after 6 steps of 32) the score is at its floor.
+    assert fy[6] == pytest.approx(fy[-1], abs=1e-6)
+
+
+def test_batched_equals_one_at_a_time(toy):
+    bundle, x, ideal = toy
+    a = deletion_insertion(bundle, x, ideal, "deletion", step=16, batch_size=1).curve[1]
+    b = deletion_insertion(bundle, x, ideal, "deletion", step=16, batch_size=64).curve[1]
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    a = region_perturbation(bundle, x, ideal, region=4, steps=20, batch_size=1).value
+    b = region_perturbation(bundle, x, ideal, region=4, steps=20, batch_size=21).value
+    assert a == pytest.approx(b)
+
+
+def test_aopc_morf_beats_lerf_and_random(toy):
+    bundle, x, ideal = toy
+    morf = region_perturbation(bundle, x, ideal, "morf", region=4, steps=30).value
+    lerf = region_perturbation(bundle, x, ideal, "lerf", region=4, steps=30).value
+    rnd = region_perturbation(bundle, x, torch.rand(H, W), "morf", region=4, steps=30).value
+    assert morf > rnd > lerf
+
+
+def test_average_drop(toy):
+    bundle, x, ideal = toy
+    xs = torch.cat([x, x])
+    ones = [torch.ones(H, W), torch.ones(H, W)]
+    assert average_drop(bundle, xs, ones).value == pytest.approx(0.0, abs=1e-9)
+    good = average_drop(bundle, xs, [ideal, ideal])
+    bad = average_drop(bundle, xs, [-ideal + 1.01, -ideal + 1.01])
+    assert good.value < bad.value
+    assert win_percent({"good": good.details["per_image_drop"], "bad": bad.details["per_image_drop"]}) == \
+        {"good": 100.0, "bad": 0.0}
+
+
+def test_pixel_ranks():
+    m = torch.tensor([[0.1, 0.9], [0.5, 0.9]])
+    assert pixel_ranks(m).tolist() == [[3, 0], [2, 1]]
+
+
+def test_box_iou_and_localization():
+    m = np.zeros((40, 50))
+    m[5:15, 20:35] = 1.0
+    m[30:32, 2:4] = 0.9  # a smaller, separate blob
+    assert box_from_map(m, 0.5) == (20, 5, 35, 15)
+    assert iou((20, 5, 35, 15), (20, 5, 35, 15)) == 1.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    res = localization(m, (20, 5, 35, 15), 0.5, predicted=2, label=2)
+    assert res.value == 1.0 and res.details["top1_localization"] is True
+    assert localization(m, (20, 5, 35, 15), 0.5, predicted=1, label=2).details["top1_localization"] is False
+
+
+def test_pointing_game_tolerance_is_strict():
+    mask = np.zeros((60, 60), bool)
+    mask[10, 10] = True
+    m = np.zeros((60, 60))
+    m[10, 10 + 15] = 1.0  # 15 px away: a miss (strictly less than 15 counts)
+    assert pointing_game(m, mask).value == 0.0
+    m[:] = 0
+    m[10 + 14, 10] = 1.0  # 14 px
+    assert pointing_game(m, mask).value == 1.0
+    assert pointing_game(m, mask, tolerance=14.9).value == 1.0
+    m[:] = 0
+    m[10 + 9, 10 + 12] = 1.0  # 15.0 px diagonally (9-12-15 triangle)
+    assert pointing_game(m, mask).value == 0.0
+    assert pointing_game(m, mask, tolerance=15.1).value == 1.0
+    assert pointing_accuracy([1, 0, 1, 1], [0, 0, 1, 1]) == {"overall": 0.75, "per_class": {0: 0.5, 1: 1.0}}
+
+
+def test_energy_in_box_xy_order():
+    m = np.zeros((20, 40))
+    m[2:6, 30:38] = 1.0  # wide box on the right: x (columns) 30..38, y (rows) 2..6
+    assert energy_in_box(m, (30, 2, 38, 6)).value == 1.0
+    assert energy_in_box(m, (2, 30, 6, 38)).value == 0.0
+    assert box_mask((20, 40), (30, 2, 38, 6)).sum() == 32
+
+
+def test_similarity_measures():
+    a = np.arange(100, dtype=float).reshape(10, 10)
+    assert spearman(a, a ** 2) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+    assert topk_intersection(a, a, 0.1) == 1.0 and topk_intersection(a, -a, 0.1) == 0.0
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert ssim(a, np.random.default_rng(0).random((10, 10))) < 0.5
+
+
+def test_stability_of_a_fixed_map_is_perfect_for_noise(toy):
+    bundle, x, ideal = toy
+    res = stability(bundle, x, lambda b, xx: ideal.numpy(), noise=(0.05,), angles=(), shifts=())
+    assert res.value == pytest.approx(1.0)
+    # A map that follows the image content survives rotation / translation once mapped back;
+    # a map glued to the frame does not.
+    follow = lambda b, xx: b.preprocess.input_to_pixels(xx)[0, 0].numpy()  # noqa: E731
+    moved = stability(bundle, x, follow, noise=(), angles=(10.0,), shifts=(3,)).details["rows"]
+    glued = stability(bundle, x, lambda b, xx: ideal.numpy(), noise=(), angles=(10.0,), shifts=(3,)).details["rows"]
+    assert all(r["spearman"] > 0.8 for r in moved)
+    assert all(g["topk_intersection"] < m["topk_intersection"] - 0.1 for g, m in zip(glued, moved))
+
+
+def test_sanity_check_flags_a_model_independent_map():
+    from core.capture import CaptureCache
+    from core.images import load_image
+    from core.methods import MethodContext, get_method
+    from core.models import load_model
+    from core.targets import ClassTarget
+
+    bundle = load_model("demo")
+    _, x = bundle.prepare(load_image("resources/images/demo/clean_star.png"))
+
+    def gradcam_map(b, xx):
+        ctx = MethodContext(b, xx, ClassTarget(3), layer="features", cache=CaptureCache())
+        return get_method("gradcam")(ctx, relu=False).map.numpy()
+
+    def edge_map(b, xx):  # ignores the model entirely
+        return xx[0].abs().sum(0).numpy()
+
+    assert sanity_check(bundle, x, edge_map).details["flagged"] is True
+    res = sanity_check(bundle, x, gradcam_map)
+    assert res.details["flagged"] is False
+    assert res.details["rows"][0]["randomised_down_to"] == "fc" and len(res.details["rows"]) == 8  # fc + 7 convs
