@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .images import ImageLoadError, load_image
-from .methods import REGISTRY
+from .evaluate import METRICS
+from .methods import REGISTRY, get_method
 from .models import DEMO_MODELS, ModelLoadError, ModelOutputError, load_model, zoo_names
 from .capture import LayerError
 from .render import COLORMAPS, overlay, save_png
@@ -42,32 +43,54 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("explain", help="explain one image and write an overlay / map / JSON")
-    p.add_argument("--model", required=True,
-                   help="demo, demo-biased, a torchvision name, or a TorchScript / pickled model file")
+    _model_arguments(p)
     p.add_argument("--image", required=True, help="image file")
     p.add_argument("--method", required=True, choices=list(REGISTRY), metavar="METHOD",
                    help="one of: " + ", ".join(REGISTRY))
-    p.add_argument("--weights", default=None,
-                   help="zoo weights: DEFAULT (default), an enum name, none, or a state-dict file")
-    p.add_argument("--num-classes", type=int, default=None, help="classes of a state-dict checkpoint")
-    p.add_argument("--labels", default=None, help="class names: .txt (one per line) or .json")
-    p.add_argument("--trust", action="store_true", help="allow unpickling a model file (runs its code)")
     p.add_argument("--layer", default=None, help="target layer for layer methods (default: last spatial block)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--target", default=None, help="class index or label (default: the predicted class)")
     group.add_argument("--unit", default=None, help="explain a unit: LAYER:CHANNEL or LAYER:CHANNEL@Y,X")
     p.add_argument("--target-kind", default="logit", choices=CLASS_KINDS, help="class score explained")
     p.add_argument("--unit-reduce", default="mean", choices=UNIT_REDUCTIONS[:-1], help="unit over space")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or mps")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter")
-    p.add_argument("--seed", type=int, default=0, help="seed for random init and stochastic methods")
     p.add_argument("--out", default=None, help="overlay PNG to write")
     p.add_argument("--cmap", default="jet", choices=list(COLORMAPS))
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
     p.add_argument("--json", default=None, help="write predictions, target, parameters, timings")
     p.add_argument("--save-map", default=None, help="write the raw H×W float32 map (.npy)")
     p.add_argument("--save-input", default=None, help="write the exact 1×C×H×W input tensor (.npy)")
+
+    p = sub.add_parser("evaluate", help="score methods on images with faithfulness / localisation metrics")
+    _model_arguments(p)
+    p.add_argument("--images", required=True, nargs="+", help="image files and/or folders")
+    p.add_argument("--annotations", default=None, help="ground truth JSON (the demo ground_truth.json format)")
+    p.add_argument("--methods", required=True, help="comma-separated method names")
+    p.add_argument("--metrics", default="deletion,insertion", help="comma-separated: " + ", ".join(METRICS))
+    p.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE",
+                   help="parameter of one method")
+    p.add_argument("--threshold", type=float, default=0.15, help="localisation threshold (fraction of max)")
+    p.add_argument("--csv", default=None, help="table of values per image and method")
+    p.add_argument("--json", default=None, help="rows, per-method summary, win %%, curves")
     return parser
+
+
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True,
+                   help="demo, demo-biased, a torchvision name, or a TorchScript / pickled model file")
+    p.add_argument("--weights", default=None,
+                   help="zoo weights: DEFAULT (default), an enum name, none, or a state-dict file")
+    p.add_argument("--num-classes", type=int, default=None, help="classes of a state-dict checkpoint")
+    p.add_argument("--labels", default=None, help="class names: .txt (one per line) or .json")
+    p.add_argument("--trust", action="store_true", help="allow unpickling a model file (runs its code)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or mps")
+    p.add_argument("--seed", type=int, default=0, help="seed for random init and stochastic methods")
+
+
+def _load(args):
+    weights = args.weights if args.weights is not None else "DEFAULT"
+    return load_model(args.model, weights, trust=args.trust, labels=args.labels, device=args.device,
+                      seed=args.seed, num_classes=args.num_classes)
 
 
 def _cmd_methods(args) -> int:
@@ -129,10 +152,8 @@ def _cmd_explain(args) -> int:
     spec = REGISTRY[args.method]
     params = spec.resolve(_parse_params(args.param))
     started = time.perf_counter()
-    weights = args.weights if args.weights is not None else "DEFAULT"
     image = load_image(args.image)
-    bundle = load_model(args.model, weights, trust=args.trust, labels=args.labels, device=args.device,
-                        seed=args.seed, num_classes=args.num_classes)
+    bundle = _load(args)
     target = _resolve_target(args, bundle)
     explainer = Explainer(bundle, image)
     result = explainer.explain(args.method, target=target, layer=args.layer, params=params, seed=args.seed)
@@ -165,6 +186,39 @@ def _cmd_explain(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    from .evaluate import collect_images, evaluate, read_annotations
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    params: dict[str, dict] = {}
+    for name, value in _parse_params(args.param).items():
+        method, dot, pname = name.partition(".")
+        if not dot or method not in methods:
+            raise UsageError(f"--param for evaluate is METHOD.NAME=VALUE with METHOD in --methods, not {name!r}")
+        params.setdefault(method, {})[pname] = value
+    for method in methods:
+        get_method(method).resolve(params.get(method))
+    images = collect_images(args.images)
+    annotations = read_annotations(args.annotations) if args.annotations else None
+    bundle = _load(args)
+    table = evaluate(bundle, images, methods, metrics, annotations, params, args.threshold)
+    summary = table.summary()
+    columns = list(dict.fromkeys(k for row in summary.values() for k in row))
+    print("method".ljust(24) + "".join(c[:18].rjust(19) for c in columns))
+    for method, values in summary.items():
+        print(method.ljust(24) + "".join(f"{values.get(c, float('nan')):19.4f}" for c in columns))
+    for method, share in table.win_percent().items():
+        print(f"win % (lowest average drop): {method} {share:.1f}")
+    if args.csv:
+        table.write_csv(args.csv)
+        print(f"table written to {args.csv}")
+    if args.json:
+        table.write_json(args.json)
+        print(f"results written to {args.json}")
+    return 0
+
+
 def _cmd_gui(args) -> int:
     try:
         from desktop.app import main as gui_main
@@ -179,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _build_parser().parse_args(argv)
         command = args.command or "gui"
         return {"methods": _cmd_methods, "models": _cmd_models, "explain": _cmd_explain,
-                "gui": _cmd_gui}[command](args)
+                "evaluate": _cmd_evaluate, "gui": _cmd_gui}[command](args)
     except UsageError as exc:
         print(f"saliency-studio: error: {exc}", file=sys.stderr)
         return 2

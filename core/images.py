@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 MAX_PIXELS = 200_000_000
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".exr"}
 
 
 class ImageLoadError(ValueError):

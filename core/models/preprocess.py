@@ -39,11 +39,8 @@ class Preprocess:
         """Resize + centre-crop ``rgb`` (H×W×3 uint8): the exact picture the model sees."""
         ch, cw = self.crop
         h, w = rgb.shape[:2]
-        if self.resize is None:
-            out_w, out_h = cw, ch
-        else:
-            scale = self.resize / min(h, w)
-            out_w, out_h = max(cw, round(w * scale)), max(ch, round(h * scale))
+        sx, sy, _, _ = self.geometry(h, w)
+        out_w, out_h = round(w * sx), round(h * sy)
         if (out_h, out_w) != (h, w):
             shrinking = out_h < h and out_w < w
             interp = cv2.INTER_AREA if shrinking else (
@@ -51,6 +48,30 @@ class Preprocess:
             rgb = cv2.resize(rgb, (out_w, out_h), interpolation=interp)
         top, left = (out_h - ch) // 2, (out_w - cw) // 2
         return np.ascontiguousarray(rgb[top:top + ch, left:left + cw])
+
+    def geometry(self, h: int, w: int) -> tuple[float, float, int, int]:
+        """(scale_x, scale_y, left, top): an original pixel (x, y) lands at
+        (x·scale_x − left, y·scale_y − top) in the display image."""
+        ch, cw = self.crop
+        if self.resize is None:
+            out_w, out_h = cw, ch
+        else:
+            s = self.resize / min(h, w)
+            out_w, out_h = max(cw, round(w * s)), max(ch, round(h * s))
+        return out_w / w, out_h / h, (out_w - cw) // 2, (out_h - ch) // 2
+
+    def map_box(self, box, h: int, w: int) -> tuple[int, int, int, int]:
+        """An (x0, y0, x1, y1) box of an h×w original into display coordinates (clipped)."""
+        sx, sy, left, top = self.geometry(h, w)
+        ch, cw = self.crop
+        x0, y0, x1, y1 = box
+        return (int(np.clip(round(x0 * sx - left), 0, cw)), int(np.clip(round(y0 * sy - top), 0, ch)),
+                int(np.clip(round(x1 * sx - left), 0, cw)), int(np.clip(round(y1 * sy - top), 0, ch)))
+
+    def map_mask(self, mask: np.ndarray) -> np.ndarray:
+        """A boolean mask of the original image, resized and cropped like the display image."""
+        as_img = np.repeat(mask.astype(np.uint8)[..., None] * 255, 3, axis=2)
+        return self.display_image(as_img)[..., 0] > 127
 
     def to_tensor(self, display: np.ndarray) -> torch.Tensor:
         """Normalise an aligned uint8 display image to a 1×C×H×W float32 tensor."""

@@ -1,0 +1,163 @@
+"""Evaluating methods on a set of images: every (image, method) pair scored by the chosen
+metrics, as a table (CSV / JSON) with the curves. The CLI's ``evaluate`` and the GUI's metrics
+panel both call ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .explain import Explainer
+from .images import IMAGE_SUFFIXES, load_image
+from .jobs import Progress
+from .metrics import faithfulness as faith
+from .metrics import localization as loc
+
+FAITHFULNESS = ("deletion", "insertion", "aopc_morf", "aopc_lerf", "average_drop")
+LOCALISATION = ("iou", "top1_localization", "pointing_game", "energy_in_box")
+METRICS = FAITHFULNESS + LOCALISATION
+
+
+@dataclass
+class Annotation:
+    """Ground truth of one image, in the original image's pixel coordinates."""
+
+    label: int | None = None
+    box: tuple[int, int, int, int] | None = None
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class EvaluationTable:
+    rows: list[dict] = field(default_factory=list)
+    curves: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mean of every metric per method."""
+        out: dict[str, dict[str, list]] = {}
+        for row in self.rows:
+            for key, value in row.items():
+                if key not in ("image", "method", "predicted", "target") and isinstance(value, (int, float)):
+                    out.setdefault(row["method"], {}).setdefault(key, []).append(float(value))
+        return {m: {k: float(np.mean(v)) for k, v in d.items()} for m, d in out.items()}
+
+    def win_percent(self) -> dict[str, float]:
+        by_method: dict[str, list[float]] = {}
+        for row in self.rows:
+            if "average_drop" in row:
+                by_method.setdefault(row["method"], []).append(row["average_drop"])
+        return faith.win_percent(by_method) if len(by_method) > 1 else {}
+
+    def write_csv(self, path: str | Path) -> None:
+        keys = list(dict.fromkeys(k for row in self.rows for k in row))
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"rows": self.rows, "summary": self.summary(),
+                                          "win_percent": self.win_percent(), "curves": self.curves}, indent=1))
+
+
+def read_annotations(path: str | Path) -> dict[str, Annotation]:
+    """``ground_truth.json`` (the demo format): {"images": [{"file", "label", "box", "mask"}]},
+    keyed by file name; mask paths are relative to the JSON file."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    out = {}
+    for entry in data.get("images", data if isinstance(data, list) else []):
+        mask = None
+        if entry.get("mask"):
+            mask = cv2.imread(str(path.parent / entry["mask"]), cv2.IMREAD_GRAYSCALE)
+            if mask is None:
+                raise ValueError(f"{path}: cannot read mask {entry['mask']}")
+            mask = mask > 127
+        box = tuple(int(v) for v in entry["box"]) if entry.get("box") else None
+        out[Path(entry["file"]).name] = Annotation(entry.get("label"), box, mask)
+    return out
+
+
+def collect_images(items: list[str | Path]) -> list[Path]:
+    """Image files from files and folders (folders: their image files, sorted)."""
+    paths: list[Path] = []
+    for item in items:
+        item = Path(item)
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                            and not p.stem.endswith("_mask"))
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+    if not paths:
+        raise ValueError("no images to evaluate")
+    return paths
+
+
+def evaluate(bundle, images: list[Path], methods: list[str], metrics: list[str] = FAITHFULNESS,
+             annotations: dict[str, Annotation] | None = None, params: dict[str, dict] | None = None,
+             threshold: float = 0.15, progress: Progress | None = None) -> EvaluationTable:
+    """Score each method's map on each image by each metric (for the predicted class)."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    needs_truth = [m for m in metrics if m in LOCALISATION]
+    table = EvaluationTable()
+    progress = progress or Progress()
+    progress.set_total(len(images) * len(methods))
+    for path in images:
+        rgb = load_image(path)
+        explainer = Explainer(bundle, rgb, prefetch=True)
+        truth = (annotations or {}).get(path.name)
+        if needs_truth and truth is None:
+            raise ValueError(f"{path.name}: metrics {', '.join(needs_truth)} need an annotation for it")
+        h, w = rgb.shape[:2]
+        box = bundle.preprocess.map_box(truth.box, h, w) if truth is not None and truth.box else None
+        mask = bundle.preprocess.map_mask(truth.mask) if truth is not None and truth.mask is not None else None
+        predicted = explainer.prediction[0][0]
+        for method in methods:
+            result = explainer.explain(method, params=(params or {}).get(method))
+            row = {"image": path.name, "method": method, "predicted": predicted}
+            for metric in metrics:
+                row.update(_score(metric, bundle, explainer, result.map, box, mask, truth, threshold, table, path))
+            table.rows.append(row)
+            progress.step()
+    return table
+
+
+def _score(metric, bundle, explainer, attr_map, box, mask, truth, threshold, table, path) -> dict:
+    x = explainer.x
+    if metric in ("deletion", "insertion"):
+        res = faith.deletion_insertion(bundle, x, attr_map, metric)
+    elif metric in ("aopc_morf", "aopc_lerf"):
+        res = faith.region_perturbation(bundle, x, attr_map, metric.split("_")[1])
+    elif metric == "average_drop":
+        res = faith.average_drop(bundle, x, [attr_map])
+        return {"average_drop": res.value, "increase_in_confidence": res.details["increase_in_confidence"]}
+    elif metric in ("iou", "top1_localization"):
+        if box is None:
+            raise ValueError(f"{path.name}: {metric} needs a ground-truth box")
+        res = loc.localization(attr_map, box, threshold, explainer.prediction[0][0], truth.label)
+        return {"iou": res.value, "top1_localization": float(res.details.get("top1_localization", False))}
+    elif metric == "pointing_game":
+        target_mask = mask if mask is not None else (loc.box_mask(attr_map.shape, box) if box else None)
+        if target_mask is None:
+            raise ValueError(f"{path.name}: the pointing game needs a mask or a box")
+        res = loc.pointing_game(attr_map, target_mask)
+    elif metric == "energy_in_box":
+        if box is None:
+            raise ValueError(f"{path.name}: energy in box needs a ground-truth box")
+        res = loc.energy_in_box(attr_map, box)
+    else:  # pragma: no cover - guarded by evaluate()
+        raise ValueError(metric)
+    if res.curve is not None:
+        table.curves.append({"image": path.name, "metric": metric, "x": res.curve[0].tolist(),
+                             "y": res.curve[1].tolist()})
+    return {metric: res.value}
