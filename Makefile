@@ -24,8 +24,13 @@ run: $(STAMP)
 	$(VENV)/bin/saliency-studio explain --model demo --image resources/images/demo/clean_star.png \
 		--method gradcam --out $(OUT)/overlay.png --json $(OUT)/result.json
 
+# Peers timed only by the benchmarks; --no-deps keeps them from pulling other builds.
+BENCH_PEERS := torchray==1.0.0.2 torchcam==0.5.0
+
 bench: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(BENCH_PEERS)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	$(PY) bench/report.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(OUT)

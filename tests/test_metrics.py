@@ -172,3 +172,15 @@ def test_sanity_check_flags_a_model_independent_map():
     res = sanity_check(bundle, x, gradcam_map)
     assert res.details["flagged"] is False
     assert res.details["rows"][0]["randomised_down_to"] == "fc" and len(res.details["rows"]) == 8  # fc + 7 convs
+
+
+def test_deletion_and_insertion_share_end_images(toy):
+    from core.metrics.faithfulness import deletion_and_insertion
+
+    bundle, x, ideal = toy
+    both = deletion_and_insertion(bundle, x, ideal, step=64, insertion_start="fill")
+    n = H * W // 64
+    assert both["deletion"].details["forward_passes"] == 2 * (n + 1) - 2
+    alone = deletion_insertion(bundle, x, ideal, "insertion", step=64, insertion_start="fill")
+    np.testing.assert_allclose(both["insertion"].curve[1], alone.curve[1], rtol=1e-6)
+    assert both["insertion"].curve[1][0] == both["deletion"].curve[1][-1]

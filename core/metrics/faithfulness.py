@@ -51,17 +51,30 @@ def auc(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def deletion_insertion(bundle, x: torch.Tensor, attr_map, mode: str = "deletion", target: int | None = None,
-                       step: int | None = None, fill: str = "zeros", batch_size: int = 0,
-                       progress: Progress | None = None) -> MetricResult:
+                       step: int | None = None, fill: str = "zeros", insertion_start: str = "blur",
+                       batch_size: int = 0, progress: Progress | None = None) -> MetricResult:
     """Deletion (remove the most relevant pixels first) or insertion (restore them first).
 
     Every ``step`` pixels (default: the image side, 224 for 224²) by rank; deletion fills with
     zeros in normalised space (the RISE code; ``black`` and ``blur`` optional), insertion starts
-    from a blurred copy (11×11, σ 5). Score: softmax probability of the class predicted on
-    the original image (or ``target``). AUC: trapezoid over the fraction of pixels, 0..1.
+    from a blurred copy (11×11, σ 5; ``insertion_start="fill"``: from the deletion fill, as
+    torchcam). Score: softmax probability of the class predicted on the original image (or
+    ``target``). AUC: trapezoid over the fraction of pixels, 0..1.
     """
-    if mode not in ("deletion", "insertion"):
-        raise ValueError("mode must be deletion or insertion")
+    return deletion_and_insertion(bundle, x, attr_map, (mode,), target, step, fill, insertion_start,
+                                  batch_size, progress)[mode]
+
+
+def deletion_and_insertion(bundle, x: torch.Tensor, attr_map, modes=("deletion", "insertion"),
+                           target: int | None = None, step: int | None = None, fill: str = "zeros",
+                           insertion_start: str = "blur", batch_size: int = 0,
+                           progress: Progress | None = None) -> dict[str, MetricResult]:
+    """Both curves from one batched stream; when insertion starts from the deletion fill, the two
+    shared end images (original, all filled) are scored once. See ``deletion_insertion``."""
+    if any(m not in ("deletion", "insertion") for m in modes) or not modes:
+        raise ValueError("modes must be deletion and/or insertion")
+    if insertion_start not in ("blur", "fill"):
+        raise ValueError("insertion_start must be blur or fill")
     x = x.to(bundle.device)
     m = as_tensor_map(attr_map, x)
     h, w = m.shape
@@ -69,25 +82,42 @@ def deletion_insertion(bundle, x: torch.Tensor, attr_map, mode: str = "deletion"
     step = int(step or h)
     n_steps = -(-n_pix // step)
     ranks = pixel_ranks(m)[None, None]
-    if mode == "deletion":
-        start, finish = x, _fill(bundle, x, fill)
-    else:
-        start, finish = gaussian_blur_input(x), x
+    filled = _fill(bundle, x, fill)
+    ends = {"deletion": (x, filled),
+            "insertion": (gaussian_blur_input(x) if insertion_start == "blur" else filled, x)}
     if target is None:
         with torch.inference_mode():
             target = int(bundle(x).argmax(1))
+    # One job per distinct image: (mode, k) with k pixels-steps changed; shared ends deduplicated.
+    jobs, alias = [], {}
+    for mode in modes:
+        for k in range(n_steps + 1):
+            key = (mode, k)
+            if mode == "insertion" and insertion_start == "fill" and "deletion" in modes and k in (0, n_steps):
+                alias[key] = ("deletion", n_steps - k)
+            else:
+                jobs.append(key)
 
     def make(lo, hi):
-        k = torch.arange(lo, hi, device=x.device).view(-1, 1, 1, 1) * step
-        changed = ranks < k
-        return torch.where(changed, finish, start)
+        out = []
+        for mode, k in jobs[lo:hi]:
+            start, finish = ends[mode]
+            out.append(torch.where(ranks < k * step, finish, start))
+        return torch.cat(out)
 
     if progress is not None:
-        progress.set_total(n_steps + 1)
-    scores = class_probabilities(bundle, make, n_steps + 1, target, batch_size, progress)
+        progress.set_total(len(jobs))
+    values = dict(zip(jobs, class_probabilities(bundle, make, len(jobs), target, batch_size, progress)))
+    values.update({key: values[src] for key, src in alias.items()})
     fractions = np.minimum(np.arange(n_steps + 1) * step, n_pix) / n_pix
-    return MetricResult(mode, auc(fractions, scores), (fractions, scores),
-                        {"target": target, "step": step, "fill": fill if mode == "deletion" else "blur start"})
+    results = {}
+    for mode in modes:
+        scores = np.array([values[(mode, k)] for k in range(n_steps + 1)])
+        start_desc = fill if mode == "deletion" else ("blurred image" if insertion_start == "blur" else fill)
+        results[mode] = MetricResult(mode, auc(fractions, scores), (fractions, scores),
+                                     {"target": target, "step": step, "fill" if mode == "deletion" else "start":
+                                      start_desc, "forward_passes": len(jobs)})
+    return results
 
 
 def region_perturbation(bundle, x: torch.Tensor, attr_map, order: str = "morf", region: int = 9,
