@@ -1,5 +1,5 @@
 # make test: create .venv if missing, install the project with its test extra, run pytest.
-# make run:  same set-up, then explain a bundled demo image end to end (until the desktop app lands).
+# make run:  same set-up, then open the desktop app on the demo model, a demo image and Grad-CAM.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -21,8 +21,7 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 run: $(STAMP)
-	$(VENV)/bin/saliency-studio explain --model demo --image resources/images/demo/clean_star.png \
-		--method gradcam --out $(OUT)/overlay.png --json $(OUT)/result.json
+	$(VENV)/bin/saliency-studio gui
 
 # Peers timed only by the benchmarks; --no-deps keeps them from pulling other builds.
 BENCH_PEERS := torchray==1.0.0.2 torchcam==0.5.0

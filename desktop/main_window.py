@@ -1,0 +1,472 @@
+"""The main window: docks around the image canvas, every heavy call run by the JobRunner."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QListWidget, QListWidgetItem,
+                               QMainWindow, QProgressBar, QPushButton, QSlider, QToolBar, QVBoxLayout, QWidget)
+
+from core.evaluate import read_annotations
+from core.explain import Explainer
+from core.images import IMAGE_SUFFIXES, load_image
+from core.layers import default_layer, layer_table
+from core.methods import REGISTRY
+from core.metrics import faithfulness as faith
+from core.metrics import localization as loc
+from core.models import load_model
+from core.render import COLORMAPS, grid, overlay, save_png
+from core.targets import ClassTarget
+
+from .canvas import ImageCanvas
+from .jobs import JobRunner
+from .method_panel import MethodPanel
+from .metrics_panel import MetricsPanel
+from .model_browser import ModelBrowser
+from .predictions import PredictionList
+
+LAYOUT_VERSION = 1
+AUTO_RUN_FAMILIES = ("gradient", "cam")  # cheap enough to rerun on every click
+
+
+class _Relay(QObject):
+    """Carries intermediate maps from the worker thread to the GUI thread."""
+
+    partial = Signal(object)
+
+
+def devices() -> list[str]:
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+class MainWindow(QMainWindow):
+    explanation_shown = Signal(object)  # Explanation (tests wait on these)
+    metrics_shown = Signal(object)
+    message_shown = Signal(str)
+
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("Saliency Studio")
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("SaliencyStudio", "SaliencyStudio")
+        self.jobs = JobRunner(self)
+        self.relay = _Relay()
+        self.bundle = None
+        self.explainer: Explainer | None = None
+        self.image_path: Path | None = None
+        self.layer: str | None = None
+        self.target: ClassTarget | None = None
+        self.result = None
+        self.metric_results: dict = {}
+        self._started: dict[int, float] = {}
+
+        self.canvas = ImageCanvas()
+        self.setCentralWidget(self.canvas)
+        self.models = ModelBrowser()
+        self.methods = MethodPanel()
+        self.predictions = PredictionList()
+        self.metrics = MetricsPanel()
+        self.compare = self._compare_widget()
+        left = self._dock("Model and layers", self.models, Qt.LeftDockWidgetArea)
+        right = self._dock("Method", self.methods, Qt.RightDockWidgetArea)
+        self._dock("Predictions", self.predictions, Qt.RightDockWidgetArea)
+        metrics = self._dock("Metrics", self.metrics, Qt.BottomDockWidgetArea)
+        compare = self._dock("Compare", self.compare, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(metrics, compare)
+        metrics.raise_()
+        self.resizeDocks([left, right], [330, 330], Qt.Horizontal)
+        self.resizeDocks([metrics], [260], Qt.Vertical)
+        self._toolbar()
+        self._menus()
+        self._status_bar()
+
+        self.models.load_requested.connect(self.load_model)
+        self.models.layer_selected.connect(self.set_layer)
+        self.methods.run_requested.connect(self.run_method)
+        self.methods.cancel_requested.connect(lambda: self.jobs.cancel())
+        self.methods.method_changed.connect(self._method_changed)
+        self.predictions.target_selected.connect(self.set_target)
+        self.metrics.compute_requested.connect(self.compute_metrics)
+        self.relay.partial.connect(self._show_partial)
+        self.jobs.progressed.connect(self._progress)
+        self.jobs.finished.connect(self._job_finished)
+        self.jobs.failed.connect(self._job_failed)
+        self.jobs.cancelled.connect(lambda _id, kind: self.show_message(f"{kind} cancelled"))
+        self.jobs.busy_changed.connect(self._busy)
+        self._handlers: dict[int, object] = {}
+        self._elapsed_timer = QTimer(self)
+        self._elapsed_timer.timeout.connect(self._tick)
+        self.restore_state()
+
+    # ----- layout -----
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _toolbar(self) -> None:
+        bar = QToolBar("View")
+        bar.setObjectName("view_toolbar")
+        self.opacity = QSlider(Qt.Horizontal)
+        self.opacity.setObjectName("opacity")
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.opacity.setMaximumWidth(140)
+        self.opacity.valueChanged.connect(lambda v: self.canvas.set_opacity(v / 100))
+        self.cmap = QComboBox()
+        self.cmap.addItems(list(COLORMAPS))
+        self.cmap.currentTextChanged.connect(self.canvas.set_cmap)
+        prev_button, next_button = QPushButton("◀ previous"), QPushButton("next ▶")
+        prev_button.clicked.connect(lambda: self.step_image(-1))
+        next_button.clicked.connect(lambda: self.step_image(1))
+        for w in (QLabel(" opacity "), self.opacity, QLabel(" colormap "), self.cmap, prev_button, next_button):
+            bar.addWidget(w)
+        self.addToolBar(bar)
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in (("Open image…", QKeySequence.Open, self._ask_image),
+                                     ("Export overlay PNG…", None, self.export_overlay),
+                                     ("Export metrics CSV…", None, self.export_metrics),
+                                     ("Quit", QKeySequence.Quit, self.close)):
+            action = QAction(text, self)
+            if shortcut:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        for key, step in ((Qt.Key_Right, 1), (Qt.Key_Left, -1)):
+            action = QAction(self)
+            action.setShortcut(key)
+            action.triggered.connect(lambda _=False, s=step: self.step_image(s))
+            self.addAction(action)
+
+    def _status_bar(self) -> None:
+        self.device = QComboBox()
+        self.device.setObjectName("device")
+        self.device.addItems(devices())
+        self.device.currentTextChanged.connect(self._device_changed)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(False)
+        self.elapsed = QLabel("")
+        self.message = QLabel("ready")
+        bar = self.statusBar()
+        bar.addWidget(self.message, 1)
+        bar.addPermanentWidget(self.elapsed)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(QLabel("device"))
+        bar.addPermanentWidget(self.device)
+
+    def _compare_widget(self) -> QWidget:
+        box = QWidget()
+        self.compare_list = QListWidget()
+        for spec in REGISTRY.values():
+            if spec.family in AUTO_RUN_FAMILIES:
+                item = QListWidgetItem(spec.label)
+                item.setData(Qt.UserRole, spec.name)
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                item.setCheckState(Qt.Checked if spec.name in ("gradcam", "gradcam_pp", "guided_backprop",
+                                                               "integrated_gradients") else Qt.Unchecked)
+                self.compare_list.addItem(item)
+        run = QPushButton("Compare side by side")
+        run.setObjectName("compare")
+        run.clicked.connect(self.run_compare)
+        self.compare_canvas = ImageCanvas()
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.compare_list, 1)
+        layout.addWidget(run)
+        layout.addWidget(self.compare_canvas, 3)
+        return box
+
+    # ----- settings -----
+    def restore_state(self) -> None:
+        if int(self.settings.value("layout_version", 0)) != LAYOUT_VERSION:
+            self.resize(1400, 900)
+            return
+        geometry = self.settings.value("geometry")
+        state = self.settings.value("state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_state(self) -> None:
+        self.settings.setValue("layout_version", LAYOUT_VERSION)
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
+
+    def closeEvent(self, event) -> None:
+        self.save_state()
+        self.jobs.shutdown()
+        super().closeEvent(event)
+
+    # ----- jobs -----
+    def _submit(self, kind: str, fn, on_done) -> int:
+        job_id = self.jobs.submit(kind, fn)
+        self._handlers[job_id] = on_done
+        self._started[job_id] = time.perf_counter()
+        return job_id
+
+    def _job_finished(self, job_id: int, kind: str, result, seconds: float) -> None:
+        handler = self._handlers.pop(job_id, None)
+        if handler is not None:
+            try:
+                handler(result)
+            except Exception as exc:  # a display bug must not take the window down
+                self.show_message(f"error showing {kind}: {exc}")
+                return
+        self.elapsed.setText(f"{kind}: {seconds:.2f} s")
+
+    def _job_failed(self, job_id: int, kind: str, message: str, trace: str) -> None:
+        self._handlers.pop(job_id, None)
+        self.show_message(f"{kind} failed: {message}")
+
+    def _progress(self, job_id: int, kind: str, done: int, total: int, message: str) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+
+    def _busy(self, busy: bool) -> None:
+        self.methods.set_running(busy)
+        if busy:
+            self._busy_since = time.perf_counter()
+            self._elapsed_timer.start(200)
+        else:
+            self._elapsed_timer.stop()
+            self.progress.setValue(self.progress.maximum())
+
+    def _tick(self) -> None:
+        kind = self.jobs.running_kind()
+        if kind:
+            self.elapsed.setText(f"{kind}: {time.perf_counter() - self._busy_since:.1f} s")
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message_shown.emit(text)
+
+    # ----- actions -----
+    def load_model(self, spec: str, weights: str = "DEFAULT", trust: bool = False) -> None:
+        device = self.device.currentText()
+        self.show_message(f"loading {spec}…")
+
+        def job(progress):
+            bundle = load_model(spec, weights, trust=trust, device=device)
+            table = layer_table(bundle)
+            return bundle, table, default_layer(bundle, table)
+
+        self._submit("model", job, self._model_loaded)
+
+    def _model_loaded(self, result) -> None:
+        self.bundle, table, self.layer = result
+        self.models.set_layers(table, self.layer)
+        index = self.models.model.findText(self.bundle.name)
+        if index >= 0:
+            self.models.model.setCurrentIndex(index)
+        self.show_message(f"{self.bundle.name} loaded ({self.bundle.source}); layer {self.layer}")
+        self.target = None
+        if self.image_path is not None:
+            self.open_image(self.image_path)
+
+    def _device_changed(self, device: str) -> None:
+        if self.bundle is not None:
+            self.load_model(self.bundle.source if Path(self.bundle.source).is_file() and
+                            self.bundle.name not in ("demo", "demo-biased") else self.bundle.name,
+                            "none" if self.bundle.source == "random init" else "DEFAULT")
+
+    def _ask_image(self) -> None:
+        pattern = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", "", f"Images ({pattern});;All (*)")
+        if path:
+            self.open_image(Path(path))
+
+    def open_image(self, path: Path) -> None:
+        path = Path(path)
+        if self.bundle is None:
+            self.show_message("load a model first")
+            return
+        bundle = self.bundle
+        self.show_message(f"opening {path.name}…")
+
+        def job(progress):
+            return path, Explainer(bundle, load_image(path), prefetch=True)
+
+        self._submit("image", job, self._image_opened)
+
+    def _image_opened(self, result) -> None:
+        self.image_path, self.explainer = result
+        self.target = None
+        self.result = None
+        self.canvas.set_image(self.explainer.display)
+        self.predictions.set_predictions(self.explainer.prediction, self.explainer.prediction[0][0])
+        top = self.explainer.prediction[0]
+        self.show_message(f"{self.image_path.name}: {top[1]} ({top[2]:.1%})")
+        self.run_method(self.methods.current(), self.methods.params())
+
+    def step_image(self, step: int) -> None:
+        if self.image_path is None:
+            return
+        siblings = sorted(p for p in self.image_path.parent.iterdir()
+                          if p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith("_mask"))
+        if self.image_path in siblings:
+            self.open_image(siblings[(siblings.index(self.image_path) + step) % len(siblings)])
+
+    def set_layer(self, name: str) -> None:
+        self.layer = name
+        self.show_message(f"target layer: {name}")
+        if REGISTRY[self.methods.current()].needs_layer:
+            self.run_method(self.methods.current(), self.methods.params())
+
+    def set_target(self, index: int) -> None:
+        self.target = ClassTarget(index)
+        self.run_method(self.methods.current(), self.methods.params())
+
+    def _method_changed(self, name: str) -> None:
+        if self.explainer is not None and REGISTRY[name].family in AUTO_RUN_FAMILIES:
+            self.run_method(name, self.methods.params())
+
+    def run_method(self, method: str, params: dict) -> None:
+        if self.explainer is None:
+            self.show_message("open an image first")
+            return
+        explainer, target, layer, relay = self.explainer, self.target, self.layer, self.relay
+        spec = REGISTRY[method]
+        self.show_message(f"running {spec.label}…")
+
+        def partial(out):
+            m = out.map.detach().cpu().numpy() if torch.is_tensor(out.map) else np.asarray(out.map)
+            relay.partial.emit(np.asarray(m, np.float32))
+
+        def job(progress):
+            return explainer.explain(method, target=target, layer=layer if spec.needs_layer else None,
+                                     params=params, progress=progress, partial=partial)
+
+        self._submit("explain", job, self._show_explanation)
+
+    def _show_partial(self, attr_map) -> None:
+        if self.explainer is not None and attr_map.shape == self.explainer.display.shape[:2]:
+            self.canvas.set_map(attr_map)
+
+    def _show_explanation(self, result) -> None:
+        if self.explainer is None or result.image is not self.explainer.display:
+            return  # a result for an image that is no longer shown
+        self.result = result
+        if REGISTRY[result.method].family == "synthesis":
+            self.canvas.set_image(result.extras["image"])
+        elif self.canvas.image is not self.explainer.display:
+            self.canvas.set_image(self.explainer.display)
+        if REGISTRY[result.method].family != "synthesis":
+            self.canvas.set_map(result.map)
+        target = result.target.describe(result.target_label)
+        where = f" at {result.layer}" if result.layer else ""
+        self.show_message(f"{REGISTRY[result.method].label} for {target}{where} "
+                          f"({result.timings['method']:.2f} s)")
+        self.explanation_shown.emit(result)
+
+    def compute_metrics(self) -> None:
+        if self.result is None or self.explainer is None:
+            self.show_message("run a method first")
+            return
+        bundle, x, attr_map = self.bundle, self.explainer.x, self.result.map
+        truth = self._ground_truth()
+
+        def job(progress):
+            results = faith.deletion_and_insertion(bundle, x, attr_map, progress=progress)
+            results["average_drop"] = faith.average_drop(bundle, x, [attr_map])
+            if truth is not None and truth.box is not None:
+                results["iou"] = loc.localization(attr_map, truth.box)
+                results["energy_in_box"] = loc.energy_in_box(attr_map, truth.box)
+                if truth.mask is not None:
+                    results["pointing_game"] = loc.pointing_game(attr_map, truth.mask)
+            return results, truth
+
+        self._submit("metrics", job, self._show_metrics)
+
+    def _ground_truth(self):
+        gt = self.image_path.parent / "ground_truth.json" if self.image_path else None
+        if gt is None or not gt.is_file():
+            return None
+        try:
+            return read_annotations(gt).get(self.image_path.name)
+        except (OSError, ValueError):
+            return None
+
+    def _show_metrics(self, result) -> None:
+        self.metric_results, truth = result
+        self.metrics.show_results(self.metric_results)
+        self.canvas.clear_shapes()
+        if truth is not None and truth.box is not None:
+            self.canvas.add_box(truth.box, "#00e676", "ground truth")
+        if "iou" in self.metric_results and self.metric_results["iou"].details.get("box"):
+            self.canvas.add_box(self.metric_results["iou"].details["box"], "#ff9100", "map box")
+        if "pointing_game" in self.metric_results:
+            self.canvas.add_point(*self.metric_results["pointing_game"].details["point"])
+        self.metrics_shown.emit(self.metric_results)
+
+    def run_compare(self) -> None:
+        if self.explainer is None:
+            return
+        names = [self.compare_list.item(i).data(Qt.UserRole) for i in range(self.compare_list.count())
+                 if self.compare_list.item(i).checkState() == Qt.Checked]
+        explainer, bundle, target, layer = self.explainer, self.bundle, self.target, self.layer
+
+        def job(progress):
+            progress.set_total(len(names))
+            panels = [("input", explainer.display)]
+            for name in names:
+                res = explainer.explain(name, target=target, layer=layer if REGISTRY[name].needs_layer else None)
+                di = faith.deletion_and_insertion(bundle, explainer.x, res.map)
+                panels.append((f"{name} del {di['deletion'].value:.2f} ins {di['insertion'].value:.2f}",
+                               overlay(res.image, res.map)))
+                progress.step()
+            return grid(panels, cols=3, scale=1 if explainer.display.shape[0] > 160 else 2)
+
+        self._submit("compare", job, self._show_compare)
+
+    def _show_compare(self, image) -> None:
+        self.compare_image = image
+        self.compare_canvas.set_image(image)
+        self.show_message("comparison ready")
+
+    def export_overlay(self) -> None:
+        if self.result is None:
+            self.show_message("nothing to export yet")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export overlay", "overlay.png", "PNG (*.png)")
+        if path:
+            save_png(path, overlay(self.result.image, self.result.map, self.opacity.value() / 100,
+                                   self.cmap.currentText()))
+            self.show_message(f"overlay written to {path}")
+
+    def export_metrics(self) -> None:
+        if not self.metric_results:
+            self.show_message("compute metrics first")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
+        if path:
+            Path(path).write_text("metric,value\n" + "".join(f"{k},{v}\n" for k, v in self.metrics.values.items()))
+            self.show_message(f"metrics written to {path}")
+
+    # ----- drag and drop -----
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            path = Path(url.toLocalFile())
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                self.open_image(path)
+                return
+        self.show_message("drop an image file")

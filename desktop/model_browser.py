@@ -1,0 +1,117 @@
+"""The model browser: bundled demo / torchvision zoo / file, and a searchable layer tree."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QMessageBox,
+                               QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from core.models import DEMO_MODELS, zoo_names
+
+
+class ModelBrowser(QWidget):
+    """Emits ``load_requested(spec, weights, trust)`` and ``layer_selected(name)``."""
+
+    load_requested = Signal(str, str, bool)
+    layer_selected = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = QComboBox()
+        self.model.setObjectName("model")
+        self.model.setEditable(False)
+        self.model.addItems(list(DEMO_MODELS) + list(zoo_names()))
+        self.weights = QComboBox()
+        self.weights.setObjectName("weights")
+        self.weights.addItems(["DEFAULT", "none"])
+        self.weights.setToolTip("DEFAULT downloads pretrained weights once (needs internet); none = random init")
+        load = QPushButton("Load")
+        load.setObjectName("load_model")
+        open_file = QPushButton("Open model file…")
+        open_file.setToolTip("TorchScript, or a pickled nn.Module (asks before running its code)")
+        weights_file = QPushButton("Weights file for this architecture…")
+        weights_file.setToolTip("a state-dict checkpoint for the torchvision model chosen above")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("filter layers")
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("layers")
+        self.tree.setHeaderLabels(["layer", "type", "output"])
+        self.tree.setColumnWidth(0, 190)
+        row = QHBoxLayout()
+        row.addWidget(self.model, 3)
+        row.addWidget(self.weights, 1)
+        row.addWidget(load)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(open_file)
+        layout.addWidget(weights_file)
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree, 1)
+        load.clicked.connect(self._load_selected)
+        open_file.clicked.connect(self._open_file)
+        weights_file.clicked.connect(self._weights_file)
+        self.search.textChanged.connect(self._filter)
+        self.tree.itemClicked.connect(lambda item, _: self.layer_selected.emit(item.data(0, Qt.UserRole)))
+        self.items: dict[str, QTreeWidgetItem] = {}
+
+    def _load_selected(self) -> None:
+        name = self.model.currentText()
+        weights = "none" if name in DEMO_MODELS else self.weights.currentText()
+        self.load_requested.emit(name, weights, False)
+
+    def _open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "", "Models (*.pt *.pth *.ts *.pkl);;All (*)")
+        if not path:
+            return
+        trust = False
+        answer = QMessageBox.question(
+            self, "Trust this file?", "If this is a pickled model, loading it runs code from the file.\n"
+            "Load it only if you trust where it came from. Allow running its code?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        trust = answer == QMessageBox.Yes
+        self.load_requested.emit(path, "DEFAULT", trust)
+
+    def _weights_file(self) -> None:
+        name = self.model.currentText()
+        if name in DEMO_MODELS:
+            QMessageBox.information(self, "Choose an architecture", "Pick a torchvision model first.")
+            return
+        path, _ = QFileDialog.getOpenFileName(self, f"State dict for {name}", "", "Checkpoints (*.pt *.pth *.bin);;All (*)")
+        if path:
+            self.load_requested.emit(name, path, False)
+
+    def set_layers(self, table, selected: str | None = None) -> None:
+        """Fill the tree from ``core.layers.layer_table`` rows (nested by dotted names)."""
+        self.tree.clear()
+        self.items = {}
+        for info in table:
+            parent_name = info.name.rpartition(".")[0]
+            parent = self.items.get(parent_name)
+            shape = "×".join(str(s) for s in info.shape[1:]) if info.shape else "?"
+            item = QTreeWidgetItem([info.name.rpartition(".")[2], info.type, shape])
+            item.setData(0, Qt.UserRole, info.name)
+            item.setToolTip(0, info.name)
+            (parent.addChild(item) if parent is not None else self.tree.addTopLevelItem(item))
+            self.items[info.name] = item
+        if selected:
+            self.mark(selected)
+
+    def mark(self, name: str) -> None:
+        item = self.items.get(name)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+            self.tree.scrollToItem(item)
+
+    def _filter(self, text: str) -> None:
+        text = text.lower().strip()
+        for name, item in self.items.items():
+            item.setHidden(bool(text) and text not in name.lower() and text not in item.text(1).lower())
+            if text and not item.isHidden():
+                parent = item.parent()
+                while parent is not None:
+                    parent.setHidden(False)
+                    parent.setExpanded(True)
+                    parent = parent.parent()
+
+
+__all__ = ["ModelBrowser", "QCheckBox"]

@@ -1,0 +1,151 @@
+"""The desktop window driven like a person would, offscreen (pytest-qt)."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QDockWidget, QPushButton
+
+from desktop.app import start
+from desktop.main_window import MainWindow
+
+from conftest import ROOT
+
+DEMO = ROOT / "resources" / "images" / "demo"
+WAIT = 60_000
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.explanation_shown, timeout=WAIT):
+        start(w)
+    yield w
+    w.jobs.shutdown()
+
+
+def run_and_wait(qtbot, w, method, **params):
+    w.methods.select(method)
+    for name, value in params.items():
+        widget = w.methods.widgets[name]
+        widget.setValue(value) if hasattr(widget, "setValue") else widget.setCurrentText(value)
+    with qtbot.waitSignal(w.explanation_shown, timeout=WAIT,
+                          check_params_cb=lambda r: r.method == method) as blocker:
+        qtbot.mouseClick(w.methods.run_button, Qt.LeftButton)
+    return blocker.args[0]
+
+
+def test_first_run_shows_gradcam_on_demo(window):
+    assert window.bundle.name == "demo" and window.result.method == "gradcam"
+    assert window.canvas.overlay_rgba() is not None
+    assert {"features", "pool", "fc"} <= set(window.models.items)
+    assert window.models.tree.currentItem().data(0, Qt.UserRole) == "features"
+
+
+@pytest.mark.parametrize("method,params", [("guided_backprop", {}), ("gradcam_pp", {}),
+                                           ("occlusion", {"window": 32, "stride": 16}),
+                                           ("activation_maximization", {"steps": 5})])
+def test_each_family_through_the_ui(qtbot, window, method, params):
+    before = window.canvas.overlay_rgba().copy()
+    result = run_and_wait(qtbot, window, method, **params)
+    assert result.map.shape == (128, 128)
+    if method == "activation_maximization":
+        assert window.canvas.image is result.extras["image"]
+    else:
+        assert not np.array_equal(window.canvas.overlay_rgba(), before)
+
+
+def test_opacity_and_retarget(qtbot, window):
+    window.opacity.setValue(80)
+    assert window.canvas.overlay_item.opacity() == pytest.approx(0.8)
+    first = window.result
+    item = window.predictions.item(1)
+    with qtbot.waitSignal(window.explanation_shown, timeout=WAIT):
+        qtbot.mouseClick(window.predictions.viewport(), Qt.LeftButton,
+                         pos=window.predictions.visualItemRect(item).center())
+    assert window.result.target.index == item.data(Qt.UserRole) != first.target.index
+    assert not np.allclose(window.result.map, first.map)
+
+
+def test_layer_click_retargets_layer(qtbot, window):
+    item = window.models.items["features.5"]
+    with qtbot.waitSignal(window.explanation_shown, timeout=WAIT):
+        window.models.tree.itemClicked.emit(item, 0)
+    assert window.result.layer == "features.5" and window.explainer.cache.passes == 1
+
+
+def test_cancel_long_rise_and_stay_responsive(qtbot, window):
+    window.methods.select("rise")
+    window.methods.widgets["masks"].setValue(20000)
+    delays, last = [], [time.perf_counter()]
+
+    def probe():
+        now = time.perf_counter()
+        delays.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(probe)
+    timer.start(10)
+    with qtbot.waitSignal(window.jobs.progressed, timeout=WAIT):
+        qtbot.mouseClick(window.methods.run_button, Qt.LeftButton)
+    qtbot.wait(1500)  # RISE is running; the event loop must keep turning
+    with qtbot.waitSignal(window.message_shown, timeout=WAIT, check_params_cb=lambda m: "cancelled" in m):
+        qtbot.mouseClick(window.methods.cancel_button, Qt.LeftButton)
+    timer.stop()
+    assert max(delays[1:]) < 0.150, f"worst event-loop delay {max(delays[1:]) * 1e3:.0f} ms"
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=WAIT)
+
+
+def test_bad_image_and_mismatched_checkpoint(qtbot, window, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image")
+    with qtbot.waitSignal(window.message_shown, timeout=WAIT, check_params_cb=lambda m: "failed" in m) as b:
+        window.open_image(fake)
+    assert "not an image" in b.args[0]
+    ckpt = tmp_path / "r10.pth"
+    state = torchvision.models.resnet18(num_classes=10).state_dict()
+    del state["layer1.0.conv1.weight"]
+    torch.save(state, ckpt)
+    with qtbot.waitSignal(window.message_shown, timeout=WAIT, check_params_cb=lambda m: "failed" in m) as b:
+        window.load_model("resnet18", str(ckpt))
+    assert "does not fit" in b.args[0]
+    assert window.bundle.name == "demo"  # the app keeps working with what it had
+    run_and_wait(qtbot, window, "saliency")
+
+
+def test_metrics_panel_with_ground_truth(qtbot, window):
+    with qtbot.waitSignal(window.metrics_shown, timeout=WAIT) as blocker:
+        qtbot.mouseClick(window.metrics.findChild(QPushButton, "compute_metrics"), Qt.LeftButton)
+    results = blocker.args[0]
+    assert {"deletion", "insertion", "average_drop", "iou", "pointing_game"} <= set(results)
+    assert window.metrics.table.rowCount() >= 5 and results["pointing_game"].value == 1.0
+
+
+def test_compare_grid(qtbot, window):
+    with qtbot.waitSignal(window.message_shown, timeout=WAIT, check_params_cb=lambda m: "comparison" in m):
+        window.run_compare()
+    assert window.compare_image.shape[0] > 256
+
+
+def test_window_state_restored(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    w.resize(760, 640)
+    w.findChild(QDockWidget, "Predictions").hide()
+    w.close()
+    again = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(again)
+    again.show()
+    assert (again.width(), again.height()) == (760, 640)
+    dock = again.findChild(QDockWidget, "Predictions")
+    assert dock is not None and not dock.isVisible()
+    again.jobs.shutdown()
