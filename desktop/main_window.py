@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(metrics, compare)
         metrics.raise_()
         self.resizeDocks([left, right], [330, 330], Qt.Horizontal)
-        self.resizeDocks([metrics], [260], Qt.Vertical)
+        self.resizeDocks([metrics], [300], Qt.Vertical)
         self._toolbar()
         self._menus()
         self._status_bar()

@@ -1,4 +1,4 @@
-"""Regenerate docs/screenshot.png: several methods on a demo image, composited by core.render."""
+"""Regenerate docs/methods.png: several methods on a demo image, composited by core.render."""
 
 from pathlib import Path
 
@@ -19,7 +19,7 @@ def main() -> None:
                    "eigencam"):
         result = explainer.explain(method)
         panels.append((method, overlay(result.image, result.map, alpha=0.55)))
-    save_png(ROOT / "docs/screenshot.png", grid(panels, cols=4, scale=2))
+    save_png(ROOT / "docs/methods.png", grid(panels, cols=4, scale=2))
 
 
 if __name__ == "__main__":
