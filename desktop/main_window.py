@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -139,7 +140,8 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         for text, shortcut, slot in (("Open image…", QKeySequence.Open, self._ask_image),
                                      ("Export overlay PNG…", None, self.export_overlay),
-                                     ("Export metrics CSV…", None, self.export_metrics),
+                                     ("Export comparison grid PNG…", None, self.export_compare),
+                                     ("Export metrics CSV / JSON…", None, self.export_metrics),
                                      ("Quit", QKeySequence.Quit, self.close)):
             action = QAction(text, self)
             if shortcut:
@@ -262,7 +264,7 @@ class MainWindow(QMainWindow):
         self.show_message(f"loading {spec}…")
 
         def job(progress):
-            bundle = load_model(spec, weights, trust=trust, device=device)
+            bundle = load_model(spec, weights, trust=trust, device=device, progress=progress)
             table = layer_table(bundle)
             return bundle, table, default_layer(bundle, table)
 
@@ -449,14 +451,32 @@ class MainWindow(QMainWindow):
                                    self.cmap.currentText()))
             self.show_message(f"overlay written to {path}")
 
+    def export_compare(self) -> None:
+        if getattr(self, "compare_image", None) is None:
+            self.show_message("run a comparison first")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export comparison grid", "compare.png", "PNG (*.png)")
+        if path:
+            save_png(path, self.compare_image)
+            self.show_message(f"comparison grid written to {path}")
+
     def export_metrics(self) -> None:
         if not self.metric_results:
             self.show_message("compute metrics first")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv);;JSON (*.json)")
         if path:
-            Path(path).write_text("metric,value\n" + "".join(f"{k},{v}\n" for k, v in self.metrics.values.items()))
+            self.write_metrics(Path(path))
             self.show_message(f"metrics written to {path}")
+
+    def write_metrics(self, path: Path) -> None:
+        """CSV of metric values, or JSON with the curves too (by file extension)."""
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps({"image": str(self.image_path), "method": self.result.method,
+                                        "metrics": [r.to_dict() for r in self.metric_results.values()]},
+                                       indent=1, default=str))
+        else:
+            path.write_text("metric,value\n" + "".join(f"{k},{v}\n" for k, v in self.metrics.values.items()))
 
     # ----- drag and drop -----
     def dragEnterEvent(self, event) -> None:

@@ -1,5 +1,6 @@
 """The desktop window driven like a person would, offscreen (pytest-qt)."""
 
+import json
 import time
 
 import numpy as np
@@ -120,12 +121,17 @@ def test_bad_image_and_mismatched_checkpoint(qtbot, window, tmp_path):
     run_and_wait(qtbot, window, "saliency")
 
 
-def test_metrics_panel_with_ground_truth(qtbot, window):
+def test_metrics_panel_with_ground_truth(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.metrics_shown, timeout=WAIT) as blocker:
         qtbot.mouseClick(window.metrics.findChild(QPushButton, "compute_metrics"), Qt.LeftButton)
     results = blocker.args[0]
     assert {"deletion", "insertion", "average_drop", "iou", "pointing_game"} <= set(results)
     assert window.metrics.table.rowCount() >= 5 and results["pointing_game"].value == 1.0
+    window.write_metrics(tmp_path / "m.json")
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert data["method"] == "gradcam" and any(m["metric"] == "deletion" and m["curve_y"] for m in data["metrics"])
+    window.write_metrics(tmp_path / "m.csv")
+    assert (tmp_path / "m.csv").read_text().startswith("metric,value\ndeletion,")
 
 
 def test_compare_grid(qtbot, window):

@@ -1,6 +1,9 @@
 """Model loading: zoo, checkpoints, TorchScript, pickled modules, odd outputs, offline weights."""
 
+import hashlib
+import io
 import urllib.error
+import urllib.request
 
 import pytest
 import torch
@@ -49,11 +52,47 @@ def test_offline_download_names_file_and_cache(monkeypatch, tmp_path):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(ModelLoadError) as info:
         load_model("resnet18", weights="DEFAULT")
     message = str(info.value)
     assert "resnet18-f37072fd.pth" in message and str(tmp_path) in message
+    assert not list(tmp_path.rglob("*.part"))
+
+
+class FakeResponse(io.BytesIO):
+    def __init__(self, data):
+        super().__init__(data)
+        self.headers = {"Content-Length": str(len(data))}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def test_download_progress_cancel_and_hash(monkeypatch, tmp_path):
+    from core.jobs import Cancelled, Progress
+    from core.models import download
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    payload = io.BytesIO()
+    torch.save({"w": torch.arange(600_000, dtype=torch.float32)}, payload)  # ~2.4 MB: 3 chunks
+    data = payload.getvalue()
+    name = f"tiny-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=0: FakeResponse(data))
+    seen = []
+    progress = Progress(callback=lambda d, t, m: seen.append((d, t)))
+    path = download.fetch(f"https://example.invalid/{name}", progress)
+    assert path.read_bytes() == data and seen[-1] == (seen[-1][1], seen[-1][1]) and len(seen) >= 2
+    path.unlink()
+    stop = Progress(callback=lambda d, t, m: stop.cancel())
+    with pytest.raises(Cancelled):
+        download.fetch(f"https://example.invalid/{name}", stop)
+    assert not list(tmp_path.rglob("*.pth*"))
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        download.fetch("https://example.invalid/tiny-00000000.pth")
 
 
 def save_state(tmp_path, state, name="ckpt.pth"):

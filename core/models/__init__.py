@@ -20,10 +20,12 @@ __all__ = ["ModelBundle", "ModelLoadError", "ModelOutputError", "Preprocess", "l
 
 def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = False,
                labels: str | Path | None = None, device: str = "cpu", seed: int = 0,
-               num_classes: int | None = None, preprocess: Preprocess | None = None) -> ModelBundle:
+               num_classes: int | None = None, preprocess: Preprocess | None = None,
+               progress=None) -> ModelBundle:
     """Load a model by name or from a file into a ``ModelBundle`` on ``device``.
 
-    ``spec``: ``demo`` / ``demo-biased`` (bundled), a torchvision name (``weights``: DEFAULT / enum member / none / state-dict
+    ``progress`` reports (and can cancel) a weights download. ``spec``: ``demo`` /
+    ``demo-biased`` (bundled), a torchvision name (``weights``: DEFAULT / enum member / none / state-dict
     path), a TorchScript file, or a pickled ``nn.Module`` (only with ``trust=True``).
     """
     path = Path(spec)
@@ -32,7 +34,7 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
         if labels:
             bundle.labels = read_labels(labels)
     elif spec in zoo_names():
-        bundle = build_zoo(spec, weights, num_classes=num_classes, seed=seed, labels=labels)
+        bundle = build_zoo(spec, weights, num_classes=num_classes, seed=seed, labels=labels, progress=progress)
     elif path.suffix or path.exists():
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such model file")

@@ -12,6 +12,7 @@ from torch import nn
 
 from .bundle import ModelBundle, read_labels
 from .checkpoints import implied_num_classes, load_state_into, num_outputs, read_state_dict
+from .download import load_weights
 from .errors import ModelLoadError
 from .preprocess import Preprocess
 
@@ -43,21 +44,8 @@ def resolve_weights(name: str, weights: str):
                              "or a state-dict file") from None
 
 
-def _download_state(weights) -> dict:
-    url = weights.url
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    filename = os.path.basename(url)
-    try:
-        return weights.get_state_dict(progress=True, check_hash=True)
-    except Exception as exc:
-        raise ModelLoadError(
-            f"could not obtain weights {weights} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            f"Download {url} and place it as {cache / filename} (the torch hub cache, "
-            "set by TORCH_HOME), or choose weights 'none'") from None
-
-
 def build_zoo(name: str, weights: str | None = "DEFAULT", *, num_classes: int | None = None,
-              seed: int = 0, labels: str | Path | None = None) -> ModelBundle:
+              seed: int = 0, labels: str | Path | None = None, progress=None) -> ModelBundle:
     """A torchvision model as a ``ModelBundle``.
 
     ``weights``: ``"DEFAULT"``/an enum member name (download, cached), ``None``/``"none"``
@@ -74,7 +62,7 @@ def build_zoo(name: str, weights: str | None = "DEFAULT", *, num_classes: int | 
             state, source = read_state_dict(weights), str(weights)
         else:
             meta = resolve_weights(name, weights)
-            state, source = _download_state(meta), str(meta)
+            state, source = load_weights(meta, progress), str(meta)
 
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
     if name.startswith(("googlenet", "inception")):
