@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.target: ClassTarget | None = None
         self.result = None
         self.metric_results: dict = {}
-        self._started: dict[int, float] = {}
+        self._load_args: tuple | None = None
 
         self.canvas = ImageCanvas()
         self.setCentralWidget(self.canvas)
@@ -219,7 +219,6 @@ class MainWindow(QMainWindow):
     def _submit(self, kind: str, fn, on_done) -> int:
         job_id = self.jobs.submit(kind, fn)
         self._handlers[job_id] = on_done
-        self._started[job_id] = time.perf_counter()
         return job_id
 
     def _job_finished(self, job_id: int, kind: str, result, seconds: float) -> None:
@@ -261,6 +260,7 @@ class MainWindow(QMainWindow):
     # ----- actions -----
     def load_model(self, spec: str, weights: str = "DEFAULT", trust: bool = False) -> None:
         device = self.device.currentText()
+        self._pending_load = (spec, weights, trust)
         self.show_message(f"loading {spec}…")
 
         def job(progress):
@@ -272,6 +272,7 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, result) -> None:
         self.bundle, table, self.layer = result
+        self._load_args = self._pending_load
         self.models.set_layers(table, self.layer)
         index = self.models.model.findText(self.bundle.name)
         if index >= 0:
@@ -282,10 +283,8 @@ class MainWindow(QMainWindow):
             self.open_image(self.image_path)
 
     def _device_changed(self, device: str) -> None:
-        if self.bundle is not None:
-            self.load_model(self.bundle.source if Path(self.bundle.source).is_file() and
-                            self.bundle.name not in ("demo", "demo-biased") else self.bundle.name,
-                            "none" if self.bundle.source == "random init" else "DEFAULT")
+        if self._load_args is not None:  # the same model again, on the new device
+            self.load_model(*self._load_args)
 
     def _ask_image(self) -> None:
         pattern = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))

@@ -72,7 +72,8 @@ def occlusion(ctx: MethodContext, window: int, stride: int, fill: str, progressi
     if coarse_ok:  # non-overlapping windows first: a complete, coarse map early
         step = window // stride
         first = [(y, xx) for y, xx in starts if (y // stride) % step == 0 and (xx // stride) % step == 0]
-        order = first + [s for s in starts if s not in set(first)]
+        taken = set(first)
+        order = first + [s for s in starts if s not in taken]
     else:
         order, first = starts, []
     total = torch.zeros(h, w, device=x.device)
