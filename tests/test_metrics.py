@@ -184,3 +184,14 @@ def test_deletion_and_insertion_share_end_images(toy):
     alone = deletion_insertion(bundle, x, ideal, "insertion", step=64, insertion_start="fill")
     np.testing.assert_allclose(both["insertion"].curve[1], alone.curve[1], rtol=1e-6)
     assert both["insertion"].curve[1][0] == both["deletion"].curve[1][-1]
+
+
+def test_robustness_cancel(toy):
+    from core.jobs import Cancelled, Progress
+
+    bundle, x, ideal = toy
+    progress = Progress()
+    progress._callback = lambda d, t, m: progress.cancel()
+    with pytest.raises(Cancelled):
+        stability(bundle, x, lambda b, xx: ideal.numpy(), progress=progress)
+    assert progress.done == 1

@@ -19,6 +19,7 @@ import torch
 import torchvision.transforms.functional as TF
 from torch import nn
 
+from ..jobs import Progress, ensure_progress
 from .common import MetricResult
 
 MapFn = Callable[[object, torch.Tensor], np.ndarray]  # (bundle, input) -> H×W map
@@ -87,7 +88,7 @@ def _unaffine(t: torch.Tensor, angle: float, shift: tuple[int, int]) -> torch.Te
 
 def stability(bundle, x: torch.Tensor, map_fn: MapFn, noise: tuple[float, ...] = (0.02, 0.05, 0.1),
               angles: tuple[float, ...] = (5.0, 15.0), shifts: tuple[int, ...] = (4, 12), topk: float = 0.1,
-              seed: int = 0) -> MetricResult:
+              seed: int = 0, progress: Progress | None = None) -> MetricResult:
     """Compare the map of ``x`` with maps of perturbed copies, mapped back (see module doc).
 
     ``noise`` σ are in pixel units (the image spans [0, 1]); ``map_fn(bundle, x)`` returns the map.
@@ -101,7 +102,9 @@ def stability(bundle, x: torch.Tensor, map_fn: MapFn, noise: tuple[float, ...] =
     cases = [("noise", s, 0.0, (0, 0)) for s in noise] + [("rotation", a, a, (0, 0)) for a in angles] + \
         [("translation", d, 0.0, (d, d)) for d in shifts]
     rows = []
+    progress = ensure_progress(progress, len(cases))
     for kind, amount, angle, shift in cases:
+        progress.check()
         pixels = pre.input_to_pixels(x)
         if kind == "noise":
             pert = (pixels + amount * torch.randn(pixels.shape, generator=gen).to(x.device)).clamp(0, 1)
@@ -120,6 +123,7 @@ def stability(bundle, x: torch.Tensor, map_fn: MapFn, noise: tuple[float, ...] =
                      "topk_intersection": topk_intersection(base, back, topk, valid),
                      "ssim": ssim(np.where(valid, base, 0), np.where(valid, back, 0)),
                      "prediction_changed": changed})
+        progress.step()
     value = float(np.mean([r["spearman"] for r in rows]))
     return MetricResult("stability", value, None,
                         {"rows": rows, "prediction_change_rate": float(np.mean([r["prediction_changed"] for r in rows]))})
@@ -153,7 +157,7 @@ def _randomise(module: nn.Module, gen: torch.Generator) -> None:
 
 
 def sanity_check(bundle, x: torch.Tensor, map_fn: MapFn, blocks: list[str] | None = None, seed: int = 0,
-                 threshold: float = 0.5) -> MetricResult:
+                 threshold: float = 0.5, progress: Progress | None = None) -> MetricResult:
     """Cascading randomisation (Adebayo et al. 2018): similarity of each map to the original as
     blocks are re-initialised from the top; flagged when the map of the fully randomised model
     still has Spearman |·| ≥ ``threshold`` with the original (it does not depend on the model)."""
@@ -162,11 +166,14 @@ def sanity_check(bundle, x: torch.Tensor, map_fn: MapFn, blocks: list[str] | Non
     randomised = copy.deepcopy(bundle)
     gen = torch.Generator().manual_seed(seed)
     rows = []
+    progress = ensure_progress(progress, len(blocks))
     for name in blocks:
+        progress.check()
         _randomise(randomised.net.get_submodule(name), gen)
         m = np.asarray(map_fn(randomised, x), np.float64)
         rows.append({"randomised_down_to": name, "spearman": spearman(base, m),
                      "spearman_abs": spearman(np.abs(base), np.abs(m)), "ssim": ssim(base, m)})
+        progress.step()
     final = rows[-1]["spearman_abs"] if rows else 1.0
     return MetricResult("sanity_spearman_abs", final, None,
                         {"rows": rows, "flagged": bool(final >= threshold), "threshold": threshold})
