@@ -6,6 +6,7 @@ Bad arguments and unreadable inputs print one line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -72,6 +73,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.15, help="localisation threshold (fraction of max)")
     p.add_argument("--csv", default=None, help="table of values per image and method")
     p.add_argument("--json", default=None, help="rows, per-method summary, win %%, curves")
+
+    p = sub.add_parser("scan", help="failure-mode scan of a labelled set: accuracy, confusion, worst mistakes")
+    _model_arguments(p)
+    p.add_argument("--data", required=True, help="folder with one sub-folder per class, or a CSV of file,label")
+    p.add_argument("--json", default=None, help="accuracy, confusion matrix, misclassified images")
+    p.add_argument("--csv", default=None, help="misclassified images, most confident first")
     return parser
 
 
@@ -219,6 +226,33 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_scan(args) -> int:
+    from .diagnose.scan import read_labelled, scan
+
+    bundle = _load(args)
+    result = scan(bundle, read_labelled(args.data, bundle.labels or []))
+    print(f"{len(result.files)} images, accuracy {result.accuracy:.1%}")
+    used = sorted(set(result.labels.tolist()) | set(result.predictions.tolist()))
+    names = [result.classes[i][:10] for i in used]
+    print("confusion (rows: true, columns: predicted)")
+    print(" " * 12 + "".join(n.rjust(11) for n in names))
+    for i in used:
+        print(result.classes[i][:10].ljust(12) + "".join(str(result.confusion[i, j]).rjust(11) for j in used))
+    for row in result.misclassified()[:10]:
+        print(f"  {row['confidence']:6.1%}  {row['file']}: {row['label']} → {row['predicted']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1))
+        print(f"results written to {args.json}")
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["file", "label", "predicted", "confidence", "label_index",
+                                                   "predicted_index"])
+            writer.writeheader()
+            writer.writerows(result.misclassified())
+        print(f"misclassified images written to {args.csv}")
+    return 0
+
+
 def _cmd_gui(args) -> int:
     try:
         from desktop.app import main as gui_main
@@ -233,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _build_parser().parse_args(argv)
         command = args.command or "gui"
         return {"methods": _cmd_methods, "models": _cmd_models, "explain": _cmd_explain,
-                "evaluate": _cmd_evaluate, "gui": _cmd_gui}[command](args)
+                "evaluate": _cmd_evaluate, "scan": _cmd_scan, "gui": _cmd_gui}[command](args)
     except UsageError as exc:
         print(f"saliency-studio: error: {exc}", file=sys.stderr)
         return 2

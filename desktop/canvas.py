@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 
 from core.render import colorize, normalize
 
@@ -12,7 +12,11 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 
 class ImageCanvas(pg.GraphicsLayoutWidget):
-    """Image + overlay (opacity, colormap) with zoom and pan; boxes and points drawn on top."""
+    """Image + overlay (opacity, colormap) with zoom and pan; boxes and points drawn on top;
+    an optional draggable occlusion patch reporting its box while dragged and when released."""
+
+    patch_moved = Signal(tuple)  # (x0, y0, x1, y1) in image pixels
+    patch_released = Signal(tuple)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -29,8 +33,38 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self.attr_map: np.ndarray | None = None
         self.opacity = 0.5
         self.cmap = "jet"
+        self.patch: pg.RectROI | None = None
+
+    def show_patch(self, size: int) -> None:
+        """Show (or resize) the draggable patch, centred on the image the first time."""
+        if self.image is None:
+            return
+        if self.patch is None:
+            h, w = self.image.shape[:2]
+            self.patch = pg.RectROI([w / 2 - size / 2, h / 2 - size / 2], [size, size], pen=pg.mkPen("#ffeb3b", width=2),
+                                    movable=True, resizable=False, rotatable=False, removable=False)
+            for handle in list(self.patch.getHandles()):
+                self.patch.removeHandle(handle)
+            self.patch.setZValue(30)
+            self.patch.sigRegionChanged.connect(lambda roi: self.patch_moved.emit(self.patch_box()))
+            self.patch.sigRegionChangeFinished.connect(lambda roi: self.patch_released.emit(self.patch_box()))
+            self.view.addItem(self.patch)
+        else:
+            self.patch.setSize([size, size])
+
+    def hide_patch(self) -> None:
+        if self.patch is not None:
+            self.view.removeItem(self.patch)
+            self.patch = None
+
+    def patch_box(self) -> tuple[int, int, int, int]:
+        x, y = self.patch.pos()
+        w, h = self.patch.size()
+        return int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h))
 
     def set_image(self, rgb: np.ndarray) -> None:
+        if self.image is not None and self.image.shape != rgb.shape:
+            self.hide_patch()
         self.image = rgb
         self.image_item.setImage(rgb, levels=(0, 255))
         self.clear_map()

@@ -13,6 +13,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QListWidget, QListWidgetItem,
                                QMainWindow, QProgressBar, QPushButton, QSlider, QToolBar, QVBoxLayout, QWidget)
 
+from core.diagnose.adversarial import amplified, attack, epsilon_sweep, explanation_shift
+from core.diagnose.occlude import Occluder
 from core.evaluate import read_annotations
 from core.explain import Explainer
 from core.images import IMAGE_SUFFIXES, load_image
@@ -25,6 +27,7 @@ from core.render import COLORMAPS, grid, overlay, save_png
 from core.targets import ClassTarget
 
 from .canvas import ImageCanvas
+from .diagnose_panel import DiagnosePanel
 from .jobs import JobRunner
 from .method_panel import MethodPanel
 from .metrics_panel import MetricsPanel
@@ -83,7 +86,10 @@ class MainWindow(QMainWindow):
         self._dock("Predictions", self.predictions, Qt.RightDockWidgetArea)
         metrics = self._dock("Metrics", self.metrics, Qt.BottomDockWidgetArea)
         compare = self._dock("Compare", self.compare, Qt.BottomDockWidgetArea)
+        self.diagnose = DiagnosePanel()
+        diagnose = self._dock("Diagnose", self.diagnose, Qt.BottomDockWidgetArea)
         self.tabifyDockWidget(metrics, compare)
+        self.tabifyDockWidget(metrics, diagnose)
         metrics.raise_()
         self.resizeDocks([left, right], [330, 330], Qt.Horizontal)
         self.resizeDocks([metrics], [300], Qt.Vertical)
@@ -99,6 +105,16 @@ class MainWindow(QMainWindow):
         self.predictions.target_selected.connect(self.set_target)
         self.metrics.compute_requested.connect(self.compute_metrics)
         self.relay.partial.connect(self._show_partial)
+        self.diagnose.patch_toggled.connect(self._toggle_patch)
+        self.diagnose.patch_size_changed.connect(lambda size: self._toggle_patch(self.diagnose.patch.isChecked()))
+        self.diagnose.sweep_requested.connect(self._sweep_patch)
+        self.diagnose.attack_requested.connect(self.run_attack)
+        self.diagnose.epsilon_sweep_requested.connect(self.run_epsilon_sweep)
+        self.canvas.patch_moved.connect(lambda box: self.probe_patch(box, final=False))
+        self.canvas.patch_released.connect(lambda box: self.probe_patch(box, final=True))
+        self.occlusion_requests = 0
+        self.occlusion_results = 0
+        self._occluder = None
         self.jobs.progressed.connect(self._progress)
         self.jobs.finished.connect(self._job_finished)
         self.jobs.failed.connect(self._job_failed)
@@ -273,6 +289,7 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, result) -> None:
         self.bundle, table, self.layer = result
         self._load_args = self._pending_load
+        self.diagnose.set_classes(self.bundle.labels or [])
         self.models.set_layers(table, self.layer)
         index = self.models.model.findText(self.bundle.name)
         if index >= 0:
@@ -476,6 +493,113 @@ class MainWindow(QMainWindow):
                                        indent=1, default=str))
         else:
             path.write_text("metric,value\n" + "".join(f"{k},{v}\n" for k, v in self.metrics.values.items()))
+
+    # ----- diagnosis -----
+    occlusion_probed = Signal(object)  # OcclusionProbe
+    attack_shown = Signal(object)
+
+    def _current_target(self) -> int:
+        return self.target.index if self.target is not None else self.explainer.prediction[0][0]
+
+    def _toggle_patch(self, on: bool) -> None:
+        if on:
+            self.canvas.show_patch(self.diagnose.size.value())
+        else:
+            self.canvas.hide_patch()
+
+    def probe_patch(self, box, final: bool) -> None:
+        """Latest request wins: a pending probe is replaced by a newer one, never queued."""
+        if self.explainer is None:
+            return
+        self.occlusion_requests += 1
+        explainer, fill, target = self.explainer, self.diagnose.fill.currentText(), self._current_target()
+        occluder = self._occluder
+        if occluder is None or occluder[0] is not explainer or occluder[1] != fill:
+            occluder = None
+
+        def job(progress):
+            occ = occluder[2] if occluder else Occluder(explainer.bundle, explainer.x, fill)
+            return (explainer, fill, occ), occ.probe(box, target), final
+
+        self._submit("occlude", job, self._show_probe)
+
+    def _show_probe(self, result) -> None:
+        self._occluder, probe, final = result
+        self.occlusion_results += 1
+        self.predictions.set_predictions(probe.top, self._current_target())
+        self.diagnose.add_trace(probe.target_probability)
+        if final:
+            self.show_message(f"patch at {probe.box}: target probability {probe.target_probability:.1%}")
+        self.occlusion_probed.emit(probe)
+
+    def _sweep_patch(self) -> None:
+        size = self.diagnose.size.value()
+        self.methods.select("occlusion")
+        params = {**self.methods.params(), "window": size, "stride": max(1, size // 2),
+                  "fill": self.diagnose.fill.currentText()}
+        self.run_method("occlusion", params)
+
+    def _attack_epsilon(self, args: dict) -> float:
+        eps = args["epsilon_255"] / 255
+        if args["norm"] == "l2":  # RMS per pixel → whole-image L2 norm
+            eps *= float(np.sqrt(self.explainer.x[0].numel()))
+        return eps
+
+    def run_attack(self, args: dict) -> None:
+        if self.explainer is None:
+            return
+        explainer, method, target = self.explainer, self.methods.current(), self._current_target()
+        if REGISTRY[method].family not in AUTO_RUN_FAMILIES:
+            method = "gradcam"
+        layer = self.layer if REGISTRY[method].needs_layer else None
+        eps = self._attack_epsilon(args)
+
+        def job(progress):
+            res = attack(explainer.bundle, explainer.x, eps, args["method"], args["norm"], args["steps"],
+                         target=args["target"], progress=progress)
+            adv = Explainer(explainer.bundle, res.pixels)
+            before = explainer.explain(method, target=ClassTarget(target), layer=layer)
+            after = adv.explain(method, target=ClassTarget(target), layer=layer)
+            shift = explanation_shift(before.map, after.map)
+            panels = [(f"clean: {explainer.bundle.label(res.before[0])} {res.before[1]:.0%}",
+                       overlay(explainer.display, before.map)),
+                      (f"attacked: {explainer.bundle.label(res.after[0])} {res.after[1]:.0%}",
+                       overlay(adv.display, after.map)),
+                      ("perturbation (amplified)", amplified(res.delta))]
+            return res, shift, grid(panels, cols=3, scale=1 if explainer.display.shape[0] > 160 else 2), method
+
+        self._submit("attack", job, self._show_attack)
+
+    def _show_attack(self, result) -> None:
+        res, shift, image, method = result
+        self.diagnose.attack_view.set_image(image)
+        self.diagnose.attack_summary.setText(
+            f"{'success' if res.success else 'no flip'}: {self.bundle.label(res.before[0])} {res.before[1]:.1%} → "
+            f"{self.bundle.label(res.after[0])} {res.after[1]:.1%}; ‖δ‖ = {res.norm * 255:.2f}/255. "
+            f"{REGISTRY[method].label} shift: Spearman {shift['spearman']:.2f}, top-10% overlap "
+            f"{shift['topk_intersection']:.2f}, SSIM {shift['ssim']:.2f}")
+        self.attack_shown.emit((res, shift))
+
+    def run_epsilon_sweep(self, args: dict) -> None:
+        if self.explainer is None:
+            return
+        explainer, target, layer = self.explainer, ClassTarget(self._current_target()), self.layer
+        steps = [0, 1, 2, 4, 8, 16]
+        epsilons = [self._attack_epsilon({**args, "epsilon_255": e}) for e in steps]
+
+        def map_fn(bundle, x):
+            from core.capture import CaptureCache
+            from core.methods import MethodContext, get_method
+            return get_method("gradcam")(MethodContext(bundle, x, target, layer=layer, cache=CaptureCache())).map.numpy()
+
+        def job(progress):
+            rows = epsilon_sweep(explainer.bundle, explainer.x, epsilons, map_fn, progress, method=args["method"],
+                                 norm=args["norm"], steps=args["steps"], target=args["target"])
+            for row, e in zip(rows, steps):
+                row["epsilon"] = e / 255
+            return rows
+
+        self._submit("epsilon sweep", job, self.diagnose.show_sweep)
 
     # ----- drag and drop -----
     def dragEnterEvent(self, event) -> None:

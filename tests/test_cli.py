@@ -118,3 +118,21 @@ def test_explain_demo_cam_and_synthesis(tmp_path, capsys):
                  "--json", str(js)]) == 0
     result = json.loads(js.read_text())
     assert result["layer"] == "features" and result["model"]["name"] == "demo-biased"
+
+
+def test_cli_scan(tmp_path, capsys):
+    import cv2
+
+    from core.datasets.shapes import CLASSES, generate
+
+    data = generate(12, seed=9)
+    for i, (img, label) in enumerate(zip(data.images, data.labels)):
+        folder = tmp_path / "set" / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "scan.json"
+    assert main(["scan", "--model", "demo", "--data", str(tmp_path / "set"), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == 12 and sum(map(sum, result["confusion"])) == 12
+    assert "accuracy" in capsys.readouterr().out
+    assert main(["scan", "--model", "demo", "--data", str(tmp_path / "nothing.txt")]) == 2

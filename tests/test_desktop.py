@@ -155,3 +155,74 @@ def test_window_state_restored(qtbot, tmp_path):
     dock = again.findChild(QDockWidget, "Predictions")
     assert dock is not None and not dock.isVisible()
     again.jobs.shutdown()
+
+
+def _mouse(widget, kind, pos, buttons):
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    types = {"press": QEvent.MouseButtonPress, "move": QEvent.MouseMove, "release": QEvent.MouseButtonRelease}
+    button = Qt.NoButton if kind == "move" else Qt.LeftButton
+    global_pos = QPointF(widget.mapToGlobal(pos.toPoint()))
+    event = QMouseEvent(types[kind], pos, global_pos, button, buttons, Qt.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def test_drag_to_occlude(qtbot, window):
+    from PySide6.QtCore import QPointF
+
+    from core.diagnose.occlude import Occluder
+
+    window.diagnose.size.setValue(40)
+    window.diagnose.patch.setChecked(True)
+    canvas = window.canvas
+    viewport = canvas.viewport()
+
+    def to_widget(x, y):
+        scene = canvas.view.mapViewToScene(QPointF(x, y))
+        return QPointF(canvas.mapFromScene(scene))
+
+    start_box = canvas.patch_box()
+    cx, cy = (start_box[0] + start_box[2]) / 2, (start_box[1] + start_box[3]) / 2
+    _mouse(viewport, "press", to_widget(cx, cy), Qt.LeftButton)
+    path = [(cx + dx, cy + dy) for dx, dy in zip(np.linspace(0, 50, 25), np.linspace(0, 40, 25))]
+    during = []
+    for i, (x, y) in enumerate(path):
+        _mouse(viewport, "move", to_widget(x, y), Qt.LeftButton)  # faster than the worker: bursts
+        if i % 5 == 4:
+            qtbot.wait(40)  # let results arrive while the drag goes on
+        if i == len(path) // 2:  # mid-drag, button still down: the prediction has already updated
+            qtbot.waitUntil(lambda: window.occlusion_results > 0, timeout=10_000)
+        during.append(window.occlusion_results)
+    with qtbot.waitSignal(window.occlusion_probed, timeout=WAIT, check_params_cb=lambda p: True):
+        _mouse(viewport, "release", to_widget(*path[-1]), Qt.NoButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=WAIT)
+    assert max(during) > 0, "predictions did not update during the drag"
+    assert window.occlusion_requests > window.occlusion_results, "stale requests were not dropped"
+    final_box = canvas.patch_box()
+    assert final_box != start_box
+    exact = Occluder(window.bundle, window.explainer.x, "grey").probe(final_box, window._current_target())
+    assert window.diagnose.trace_values[-1] == pytest.approx(exact.target_probability, abs=1e-5)
+
+
+def test_occluding_the_object_drops_the_target(window):
+    from core.diagnose.occlude import Occluder
+    from core.evaluate import read_annotations
+
+    box = read_annotations(DEMO / "ground_truth.json")["clean_star.png"].box
+    occ = Occluder(window.bundle, window.explainer.x, "grey")
+    target = window._current_target()
+    on_object = occ.probe((box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4), target).target_probability
+    elsewhere = occ.probe((80, 80, 128, 128), target).target_probability
+    assert on_object < 0.5 < elsewhere
+
+
+def test_attack_panel(qtbot, window):
+    window.diagnose.epsilon.setValue(8)
+    with qtbot.waitSignal(window.attack_shown, timeout=WAIT) as blocker:
+        window.diagnose.attack_requested.emit(window.diagnose.attack_args())
+    res, shift = blocker.args[0]
+    assert res.norm <= 8 / 255 + 1e-6 and -1 <= shift["spearman"] <= 1
+    assert "→" in window.diagnose.attack_summary.text()
+    assert window.diagnose.attack_view.image.shape[1] > 3 * 128

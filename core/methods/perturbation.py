@@ -17,17 +17,19 @@ from ..batching import channels_last_call, default_batch_size, run_batches
 from ..capture import target_scores
 from .registry import MethodContext, MethodOutput, Param, register
 
-FILLS = ("mean", "black", "blur", "noise", "zeros")
+FILLS = ("mean", "grey", "black", "blur", "noise", "zeros")
 
 
 def fill_image(bundle, x: torch.Tensor, fill: str, seed: int = 0, blur_sigma: float = 8.0) -> torch.Tensor:
-    """What hidden pixels become, in model-input space: the image's mean colour, black (pixel 0),
-    a blurred copy, uniform pixel noise, or zeros in normalised space."""
+    """What hidden pixels become, in model-input space: the image's mean colour, grey (pixel 0.5),
+    black (pixel 0), a blurred copy, uniform pixel noise, or zeros in normalised space."""
     pre = bundle.preprocess
     if fill == "mean":
         return x.mean((2, 3), keepdim=True).expand_as(x).clone()
     if fill == "black":
         return pre.pixels_to_input(torch.zeros_like(x))
+    if fill == "grey":
+        return pre.pixels_to_input(torch.full_like(x, 0.5))
     if fill == "zeros":
         return torch.zeros_like(x)
     if fill == "blur":

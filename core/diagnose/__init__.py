@@ -1,0 +1,1 @@
+"""Diagnosis: adversarial attacks, failure-mode scans of labelled sets, bias reports."""
