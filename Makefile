@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: install test run bench clean
+.PHONY: install test run bench package clean
 
 install: $(STAMP)
 
@@ -30,6 +30,12 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(BENCH_PEERS)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 	$(PY) bench/report.py
+
+# One-folder executable in dist/saliency-studio/ (PyInstaller), then its self-test.
+package: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check 'pyinstaller>=6.10'
+	$(PY) -m PyInstaller --noconfirm --clean --log-level WARN build.spec
+	QT_QPA_PLATFORM=offscreen dist/saliency-studio/saliency-studio --self-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(OUT)

@@ -37,7 +37,9 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="saliency-studio", description="Explain image-classification CNNs.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    sub.add_parser("gui", help="open the desktop application (the default with no command)")
+    p = sub.add_parser("gui", help="open the desktop application (the default with no command)")
+    p.add_argument("--self-test", action="store_true", help="run the offscreen self-test and exit")
+    p.add_argument("--out", default=None, help="self-test: folder for the overlays")
     p = sub.add_parser("methods", help="list attribution methods and their parameters")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("models", help="list loadable models")
@@ -255,14 +257,16 @@ def _cmd_scan(args) -> int:
 
 def _cmd_gui(args) -> int:
     try:
-        from desktop.app import main as gui_main
+        from desktop.app import main as gui_main, self_test
     except ImportError as exc:
         raise UsageError(f"the desktop application is not available ({exc})") from None
-    return gui_main([])
+    return self_test(args.out) if args.self_test else gui_main([])
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--self-test":  # the packaged app's spelling
+        argv = ["gui", *argv]
     try:
         args = _build_parser().parse_args(argv)
         command = args.command or "gui"

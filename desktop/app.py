@@ -22,6 +22,58 @@ def main(argv: list[str] | None = None) -> int:
     return app.exec()
 
 
+def self_test(out_dir: str | Path | None = None) -> int:
+    """Open the window offscreen, load the demo model, compute a gradient method, a CAM and a
+    perturbation method through the job runner, write an overlay PNG; 0 when all worked."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from core.render import overlay, save_png
+
+    from .main_window import MainWindow
+
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="saliency-studio-selftest-"))
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow(QSettings(str(out_dir / "selftest-settings.ini"), QSettings.IniFormat))
+    window.show()
+    failures: list[str] = []
+    window.jobs.failed.connect(lambda _id, kind, message, trace: failures.append(f"{kind}: {message}"))
+
+    def wait_for(signal, action, seconds: float = 300) -> object:
+        loop, got = QEventLoop(), []
+        signal.connect(lambda *a: (got.append(a), loop.quit()))
+        window.jobs.failed.connect(lambda *a: loop.quit())
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        action()
+        loop.exec()
+        if not got:
+            raise RuntimeError(failures[-1] if failures else "timed out")
+        return got[-1][0]
+
+    try:
+        wait_for(window.explanation_shown, lambda: start(window))
+        results = {}
+        for method, params in (("saliency", {}), ("gradcam", {}), ("occlusion", {"window": 32, "stride": 16})):
+            window.methods.select(method)
+            results[method] = wait_for(window.explanation_shown,
+                                       lambda m=method, p=params: window.run_method(m, {**window.methods.params(), **p}))
+        for method, result in results.items():
+            if result.method != method or not (result.map.shape == result.image.shape[:2]):
+                raise RuntimeError(f"{method}: unexpected result")
+            save_png(out_dir / f"selftest_{method}.png", overlay(result.image, result.map))
+        print(f"self-test passed: overlays written to {out_dir}")
+        return 0
+    except Exception as exc:  # report, never hang or crash silently
+        print(f"self-test FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        window.close()
+
+
 def start(window, model: str = "demo", image: Path = FIRST_IMAGE) -> None:
     """Load ``model`` and ``image``; the window then computes the selected method (Grad-CAM)."""
     window.methods.select("gradcam")
@@ -30,4 +82,4 @@ def start(window, model: str = "demo", image: Path = FIRST_IMAGE) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(self_test() if "--self-test" in sys.argv else main(sys.argv[1:]))
