@@ -29,6 +29,7 @@ BENCH_PEERS := torchray==1.0.0.2 torchcam==0.5.0
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(BENCH_PEERS)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	$(PY) bench/gpu_check.py
 	$(PY) bench/report.py
 
 # One-folder executable in dist/saliency-studio/ (PyInstaller), then its self-test.
