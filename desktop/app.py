@@ -32,6 +32,8 @@ def self_test(out_dir: str | Path | None = None) -> int:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    import numpy as np
+
     from core.render import overlay, save_png
 
     from .main_window import MainWindow
@@ -43,26 +45,37 @@ def self_test(out_dir: str | Path | None = None) -> int:
     failures: list[str] = []
     window.jobs.failed.connect(lambda _id, kind, message, trace: failures.append(f"{kind}: {message}"))
 
-    def wait_for(signal, action, seconds: float = 300) -> object:
+    def wait_for(action, method: str | None = None, seconds: float = 300):
+        """Run ``action`` and wait for the explanation of ``method`` (any, if None)."""
         loop, got = QEventLoop(), []
-        signal.connect(lambda *a: (got.append(a), loop.quit()))
-        window.jobs.failed.connect(lambda *a: loop.quit())
+
+        def shown(result):
+            if method is None or result.method == method:
+                got.append(result)
+                loop.quit()
+
+        window.explanation_shown.connect(shown)
+        window.jobs.failed.connect(loop.quit)
         QTimer.singleShot(int(seconds * 1000), loop.quit)
         action()
-        loop.exec()
+        if not got:
+            loop.exec()
+        window.explanation_shown.disconnect(shown)
+        window.jobs.failed.disconnect(loop.quit)
         if not got:
             raise RuntimeError(failures[-1] if failures else "timed out")
-        return got[-1][0]
+        return got[-1]
 
     try:
-        wait_for(window.explanation_shown, lambda: start(window))
+        wait_for(lambda: start(window))
         results = {}
         for method, params in (("saliency", {}), ("gradcam", {}), ("occlusion", {"window": 32, "stride": 16})):
-            window.methods.select(method)
-            results[method] = wait_for(window.explanation_shown,
-                                       lambda m=method, p=params: window.run_method(m, {**window.methods.params(), **p}))
+            def run(m=method, p=params):
+                window.methods.select(m)
+                window.run_method(m, {**window.methods.params(), **p})
+            results[method] = wait_for(run, method)
         for method, result in results.items():
-            if result.method != method or not (result.map.shape == result.image.shape[:2]):
+            if result.map.shape != result.image.shape[:2] or not np.isfinite(result.map).all():
                 raise RuntimeError(f"{method}: unexpected result")
             save_png(out_dir / f"selftest_{method}.png", overlay(result.image, result.map))
         print(f"self-test passed: overlays written to {out_dir}")

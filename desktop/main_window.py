@@ -11,7 +11,8 @@ import torch
 from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QProgressBar, QPushButton, QSlider, QToolBar, QVBoxLayout, QWidget)
+                               QMainWindow, QProgressBar, QPushButton, QScrollArea, QSlider, QToolBar, QVBoxLayout,
+                               QWidget)
 
 from core.diagnose.adversarial import amplified, attack, epsilon_sweep, explanation_shift
 from core.diagnose.occlude import Occluder
@@ -87,7 +88,10 @@ class MainWindow(QMainWindow):
         metrics = self._dock("Metrics", self.metrics, Qt.BottomDockWidgetArea)
         compare = self._dock("Compare", self.compare, Qt.BottomDockWidgetArea)
         self.diagnose = DiagnosePanel()
-        diagnose = self._dock("Diagnose", self.diagnose, Qt.BottomDockWidgetArea)
+        scroller = QScrollArea()  # a tall panel must not force a tall window
+        scroller.setWidgetResizable(True)
+        scroller.setWidget(self.diagnose)
+        diagnose = self._dock("Diagnose", scroller, Qt.BottomDockWidgetArea)
         self.tabifyDockWidget(metrics, compare)
         self.tabifyDockWidget(metrics, diagnose)
         metrics.raise_()
