@@ -55,7 +55,7 @@ def main() -> None:
             metric = DeletionInsertionMetric(extractor, partial(torch.softmax, dim=-1), steps=224, batch_size=32)
             metric.update(x)
             out = metric.summary()
-        return out["deletion"], out["insertion"]
+        return out["deletion_auc"], out["insertion_auc"]
 
     t_ours, t_peer = paired_times(ours, peer, repeats=3)
     (d1, i1), (d2, i2) = ours(), peer()

@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QLis
                                QWidget)
 
 from core.diagnose.adversarial import amplified, attack, epsilon_sweep, explanation_shift
+from core.diagnose.bias import bias_report
 from core.diagnose.occlude import Occluder
+from core.diagnose.scan import read_labelled, scan
 from core.evaluate import read_annotations
 from core.explain import Explainer
 from core.images import IMAGE_SUFFIXES, load_image
@@ -29,6 +31,7 @@ from core.targets import ClassTarget
 
 from .canvas import ImageCanvas
 from .diagnose_panel import DiagnosePanel
+from .scan_panel import ScanPanel
 from .jobs import JobRunner
 from .method_panel import MethodPanel
 from .metrics_panel import MetricsPanel
@@ -92,8 +95,14 @@ class MainWindow(QMainWindow):
         scroller.setWidgetResizable(True)
         scroller.setWidget(self.diagnose)
         diagnose = self._dock("Diagnose", scroller, Qt.BottomDockWidgetArea)
+        self.scan = ScanPanel()
+        scan_scroller = QScrollArea()
+        scan_scroller.setWidgetResizable(True)
+        scan_scroller.setWidget(self.scan)
+        scan = self._dock("Scan", scan_scroller, Qt.BottomDockWidgetArea)
         self.tabifyDockWidget(metrics, compare)
         self.tabifyDockWidget(metrics, diagnose)
+        self.tabifyDockWidget(metrics, scan)
         metrics.raise_()
         self.resizeDocks([left, right], [330, 330], Qt.Horizontal)
         self.resizeDocks([metrics], [300], Qt.Vertical)
@@ -114,6 +123,9 @@ class MainWindow(QMainWindow):
         self.diagnose.sweep_requested.connect(self._sweep_patch)
         self.diagnose.attack_requested.connect(self.run_attack)
         self.diagnose.epsilon_sweep_requested.connect(self.run_epsilon_sweep)
+        self.scan.scan_requested.connect(self.run_scan)
+        self.scan.mistake_opened.connect(self.open_mistake)
+        self.scan.bias_requested.connect(self.run_bias_report)
         self.canvas.patch_moved.connect(lambda box: self.probe_patch(box, final=False))
         self.canvas.patch_released.connect(lambda box: self.probe_patch(box, final=True))
         self.occlusion_requests = 0
@@ -604,6 +616,85 @@ class MainWindow(QMainWindow):
             return rows
 
         self._submit("epsilon sweep", job, self.diagnose.show_sweep)
+
+    scan_shown = Signal(object)
+    counterfactual_shown = Signal(object)
+    bias_shown = Signal(object)
+
+    def _cheap_method(self) -> str:
+        method = self.methods.current()
+        return method if REGISTRY[method].family in AUTO_RUN_FAMILIES else "gradcam"
+
+    def run_scan(self, source: str) -> None:
+        if self.bundle is None:
+            return
+        bundle = self.bundle
+
+        def job(progress):
+            return scan(bundle, read_labelled(source, bundle.labels or []), progress=progress)
+
+        self._submit("scan", job, self._show_scan)
+
+    def _show_scan(self, result) -> None:
+        self.scan.show_scan(result)
+        self.show_message(f"scan: accuracy {result.accuracy:.1%} on {len(result.files)} images")
+        self.scan_shown.emit(result)
+
+    def open_mistake(self, file: str, true_class: int, predicted: int) -> None:
+        """Counterfactual view: the explanation of the predicted class beside the true class's."""
+        bundle, method, layer = self.bundle, self._cheap_method(), self.layer
+
+        def job(progress):
+            explainer = Explainer(bundle, load_image(file))
+            use_layer = layer if REGISTRY[method].needs_layer else None
+            panels = [(Path(file).name, explainer.display)]
+            for title, cls in (("predicted", predicted), ("true", true_class)):
+                res = explainer.explain(method, target=ClassTarget(cls), layer=use_layer)
+                panels.append((f"{title}: {bundle.label(cls)}", overlay(res.image, res.map)))
+            return grid(panels, cols=3, scale=1 if explainer.display.shape[0] > 160 else 2)
+
+        self._submit("counterfactual", job, self._show_counterfactual)
+
+    def _show_counterfactual(self, image) -> None:
+        self.scan.show_counterfactual(image)
+        self.counterfactual_shown.emit(image)
+
+    def run_bias_report(self, folder: str, region: str) -> None:
+        if self.bundle is None:
+            return
+        gt = Path(folder) / "ground_truth.json"
+        if not gt.is_file():
+            self.show_message(f"bias report needs {gt} (masks and labels)")
+            return
+        bundle, method, layer = self.bundle, self._cheap_method(), self.layer
+        want_tag = region.startswith("top-left")
+
+        def job(progress):
+            from core.datasets.shapes import tag_box
+
+            annotations = read_annotations(gt)
+            progress.set_total(len(annotations))
+            maps, masks, labels = [], [], []
+            for name, truth in annotations.items():
+                rgb = load_image(Path(folder) / name)
+                explainer = Explainer(bundle, rgb)
+                res = explainer.explain(method, layer=layer if REGISTRY[method].needs_layer else None)
+                maps.append(res.map)
+                masks.append(bundle.preprocess.map_mask(truth.mask))
+                labels.append(truth.label if truth.label is not None else explainer.prediction[0][0])
+                progress.step()
+            box = None
+            if want_tag:
+                x0, y0, x1, y1 = tag_box(maps[0].shape[1])
+                box = (x0 - 4, y0 - 4, x1 + 4, y1 + 4)
+            return bias_report(maps, masks, labels, box)
+
+        self._submit("bias report", job, self._show_bias)
+
+    def _show_bias(self, report) -> None:
+        self.scan.show_bias(report)
+        self.show_message(f"bias report: {'flagged' if report.flagged else 'not flagged'}")
+        self.bias_shown.emit(report)
 
     # ----- drag and drop -----
     def dragEnterEvent(self, event) -> None:

@@ -230,3 +230,36 @@ def test_attack_panel(qtbot, window):
     assert res.norm <= 8 / 255 + 1e-6 and -1 <= shift["spearman"] <= 1
     assert "→" in window.diagnose.attack_summary.text()
     assert window.diagnose.attack_view.image.shape[1] > 3 * 128
+
+
+def test_scan_panel_and_counterfactual(qtbot, window, tmp_path):
+    import cv2
+
+    from core.datasets.shapes import CLASSES, generate
+
+    data = generate(12, seed=3)  # clean images: the biased model, which reads tags, gets most wrong
+    for i, (img, label) in enumerate(zip(data.images, data.labels)):
+        folder = tmp_path / "set" / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    with qtbot.waitSignal(window.explanation_shown, timeout=WAIT):
+        window.load_model("demo-biased", "none")
+    window.scan.set_source(str(tmp_path / "set"))
+    with qtbot.waitSignal(window.scan_shown, timeout=WAIT) as blocker:
+        qtbot.mouseClick(window.scan.findChild(QPushButton, "scan"), Qt.LeftButton)
+    result = blocker.args[0]
+    assert result.accuracy < 0.7 and window.scan.mistakes.rowCount() == int((result.labels != result.predictions).sum())
+    with qtbot.waitSignal(window.counterfactual_shown, timeout=WAIT) as blocker:
+        window.scan.mistakes.cellDoubleClicked.emit(0, 1)
+    assert blocker.args[0].shape[1] > 3 * 128
+
+
+@pytest.mark.parametrize("model,flagged", [("demo", False), ("demo-biased", True)])
+def test_bias_report_panel(qtbot, window, model, flagged):
+    if model != "demo":
+        with qtbot.waitSignal(window.explanation_shown, timeout=WAIT):
+            window.load_model(model, "none")
+    window.methods.select("gradcam")
+    with qtbot.waitSignal(window.bias_shown, timeout=WAIT) as blocker:
+        window.run_bias_report(str(DEMO), "top-left corner (demo tag)")
+    assert blocker.args[0].flagged is flagged

@@ -52,11 +52,11 @@ def bias_report(maps: list[np.ndarray], object_masks: list[np.ndarray], labels: 
     if region_box is not None:
         region_share = float(np.mean([r[1] for r in all_rows]))
         enrichment = region_share / region_area if region_area else float("inf")
-        flagged = enrichment > enrichment_limit
+        flagged = bool(enrichment > enrichment_limit)
         reason = (f"{region_share:.1%} of the explanation energy lies in a region covering {region_area:.1%} of "
                   f"the image ({enrichment:.1f}× its share)")
     else:
         region_share = enrichment = None
-        flagged = object_share < object_limit
+        flagged = bool(object_share < object_limit)
         reason = f"{object_share:.1%} of the explanation energy lies on the objects"
     return BiasReport(per_class, object_share, region_share, enrichment, flagged, reason)
