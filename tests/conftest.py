@@ -40,3 +40,16 @@ def small_input():
 def rgb_image():
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+
+
+def write_labelled_folder(root: Path, data) -> Path:
+    """ImageFolder layout (one sub-folder per class name) of generated shapes; returns the folder."""
+    import cv2
+
+    from core.datasets.shapes import CLASSES
+
+    for i, (img, label) in enumerate(zip(data.images, data.labels)):
+        folder = root / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return root

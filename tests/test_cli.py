@@ -121,15 +121,10 @@ def test_explain_demo_cam_and_synthesis(tmp_path, capsys):
 
 
 def test_cli_scan(tmp_path, capsys):
-    import cv2
+    from conftest import write_labelled_folder
+    from core.datasets.shapes import generate
 
-    from core.datasets.shapes import CLASSES, generate
-
-    data = generate(12, seed=9)
-    for i, (img, label) in enumerate(zip(data.images, data.labels)):
-        folder = tmp_path / "set" / CLASSES[label]
-        folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    write_labelled_folder(tmp_path / "set", generate(12, seed=9))
     out = tmp_path / "scan.json"
     assert main(["scan", "--model", "demo", "--data", str(tmp_path / "set"), "--json", str(out)]) == 0
     result = json.loads(out.read_text())

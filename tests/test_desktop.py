@@ -233,15 +233,11 @@ def test_attack_panel(qtbot, window):
 
 
 def test_scan_panel_and_counterfactual(qtbot, window, tmp_path):
-    import cv2
+    from conftest import write_labelled_folder
+    from core.datasets.shapes import generate
 
-    from core.datasets.shapes import CLASSES, generate
-
-    data = generate(12, seed=3)  # clean images: the biased model, which reads tags, gets most wrong
-    for i, (img, label) in enumerate(zip(data.images, data.labels)):
-        folder = tmp_path / "set" / CLASSES[label]
-        folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    # clean images: the biased model, which reads tags, gets most of them wrong
+    write_labelled_folder(tmp_path / "set", generate(12, seed=3))
     with qtbot.waitSignal(window.explanation_shown, timeout=WAIT):
         window.load_model("demo-biased", "none")
     window.scan.set_source(str(tmp_path / "set"))

@@ -17,6 +17,8 @@ from core.methods import MethodContext, get_method
 from core.models import load_model
 from core.targets import ClassTarget
 
+from conftest import write_labelled_folder
+
 
 @pytest.fixture(scope="module")
 def demo():
@@ -73,11 +75,7 @@ def test_explanation_shift_and_sweep(demo, shapes):
 
 
 def test_scan_confusion_matrix(tmp_path, demo):
-    data = generate(18, seed=5)
-    for i, (img, label) in enumerate(zip(data.images, data.labels)):
-        folder = tmp_path / "set" / CLASSES[label]
-        folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    write_labelled_folder(tmp_path / "set", generate(18, seed=5))
     items = read_labelled(tmp_path / "set", demo.labels)
     result = scan(demo, items, batch_size=5)
     with torch.inference_mode():
