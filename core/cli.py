@@ -1,4 +1,6 @@
-"""Command line: ``saliency-studio methods | models | explain`` over the same engine and registry.
+"""Command line: ``saliency-studio methods | models | explain | evaluate | scan`` over the same
+engine and registry (``gui`` and ``--self-test`` are handled by ``desktop.launcher``, which owns
+the console script, so that ``core`` never imports the desktop package).
 
 Bad arguments and unreadable inputs print one line and exit with status 2.
 """
@@ -37,9 +39,6 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="saliency-studio", description="Explain image-classification CNNs.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    p = sub.add_parser("gui", help="open the desktop application (the default with no command)")
-    p.add_argument("--self-test", action="store_true", help="run the offscreen self-test and exit")
-    p.add_argument("--out", default=None, help="self-test: folder for the overlays")
     p = sub.add_parser("methods", help="list attribution methods and their parameters")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("models", help="list loadable models")
@@ -255,23 +254,15 @@ def _cmd_scan(args) -> int:
     return 0
 
 
-def _cmd_gui(args) -> int:
-    try:
-        from desktop.app import main as gui_main, self_test
-    except ImportError as exc:
-        raise UsageError(f"the desktop application is not available ({exc})") from None
-    return self_test(args.out) if args.self_test else gui_main([])
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--self-test":  # the packaged app's spelling
-        argv = ["gui", *argv]
     try:
         args = _build_parser().parse_args(argv)
-        command = args.command or "gui"
+        if args.command is None:
+            raise UsageError("choose a command: methods, models, explain, evaluate, scan (or run the app: "
+                             "saliency-studio gui)")
         return {"methods": _cmd_methods, "models": _cmd_models, "explain": _cmd_explain,
-                "evaluate": _cmd_evaluate, "scan": _cmd_scan, "gui": _cmd_gui}[command](args)
+                "evaluate": _cmd_evaluate, "scan": _cmd_scan}[args.command](args)
     except UsageError as exc:
         print(f"saliency-studio: error: {exc}", file=sys.stderr)
         return 2

@@ -1,11 +1,11 @@
-"""Entry point of the packaged (frozen) application.
+"""The ``saliency-studio`` command and the packaged (frozen) application's entry point.
 
+No arguments or ``gui``: the desktop app. ``--self-test [--out DIR]`` (or ``gui --self-test``):
+the offscreen self-test, exit status 0 when it passed. Anything else goes to ``core.cli``.
 Windowed builds have no console: stdout/stderr go to a log file in the user's home folder.
-``--self-test`` runs the offscreen self-test and exits with its status.
 """
 
 import multiprocessing
-import os
 import sys
 from pathlib import Path
 
@@ -19,14 +19,22 @@ def _log_without_console() -> None:
         sys.stderr = sys.stderr or log
 
 
-def run() -> int:
+def run(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     _log_without_console()
-    if getattr(sys, "frozen", False):  # resources/ travel next to the executable's modules
-        os.environ.setdefault("SALIENCY_STUDIO_FROZEN", "1")
-    from core.cli import main
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["gui"]:
+        argv = argv[1:]
+    if not argv or argv[0] == "--self-test":
+        from desktop.app import main, self_test
 
-    return main(sys.argv[1:])
+        if argv and argv[0] == "--self-test":
+            out = argv[argv.index("--out") + 1] if "--out" in argv[:-1] else None
+            return self_test(out)
+        return main([])
+    from core.cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def test_self_test_in_process(qapp, tmp_path):
 
 
 def test_cli_spelling_of_self_test(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "core", "--self-test", "--out", str(tmp_path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "desktop.launcher", "--self-test", "--out", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
