@@ -40,6 +40,7 @@ def self_test(out_dir: str | Path | None = None) -> int:
 
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="saliency-studio-selftest-"))
     app = QApplication.instance() or QApplication([])
+    app.setApplicationName("Saliency Studio")
     window = MainWindow(QSettings(str(out_dir / "selftest-settings.ini"), QSettings.IniFormat))
     window.show()
     failures: list[str] = []

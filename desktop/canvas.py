@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 
 from core.render import colorize, normalize
 
@@ -126,5 +126,3 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         """The overlay as currently shown (for tests and export)."""
         return self.overlay_item.image
 
-
-__all__ = ["ImageCanvas", "Qt"]

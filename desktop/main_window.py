@@ -61,6 +61,11 @@ class MainWindow(QMainWindow):
     explanation_shown = Signal(object)  # Explanation (tests wait on these)
     metrics_shown = Signal(object)
     message_shown = Signal(str)
+    occlusion_probed = Signal(object)  # OcclusionProbe
+    attack_shown = Signal(object)
+    scan_shown = Signal(object)
+    counterfactual_shown = Signal(object)
+    bias_shown = Signal(object)
 
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
@@ -511,9 +516,6 @@ class MainWindow(QMainWindow):
             path.write_text("metric,value\n" + "".join(f"{k},{v}\n" for k, v in self.metrics.values.items()))
 
     # ----- diagnosis -----
-    occlusion_probed = Signal(object)  # OcclusionProbe
-    attack_shown = Signal(object)
-
     def _current_target(self) -> int:
         return self.target.index if self.target is not None else self.explainer.prediction[0][0]
 
@@ -616,10 +618,6 @@ class MainWindow(QMainWindow):
             return rows
 
         self._submit("epsilon sweep", job, self.diagnose.show_sweep)
-
-    scan_shown = Signal(object)
-    counterfactual_shown = Signal(object)
-    bias_shown = Signal(object)
 
     def _cheap_method(self) -> str:
         method = self.methods.current()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QMessageBox,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QMessageBox,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from core.models import DEMO_MODELS, zoo_names
@@ -63,7 +63,6 @@ class ModelBrowser(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "", "Models (*.pt *.pth *.ts *.pkl);;All (*)")
         if not path:
             return
-        trust = False
         answer = QMessageBox.question(
             self, "Trust this file?", "If this is a pickled model, loading it runs code from the file.\n"
             "Load it only if you trust where it came from. Allow running its code?",
@@ -113,5 +112,3 @@ class ModelBrowser(QWidget):
                     parent.setExpanded(True)
                     parent = parent.parent()
 
-
-__all__ = ["ModelBrowser", "QCheckBox"]

@@ -45,7 +45,7 @@ def upsample(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
 
 
-def layer_maps(ctx: MethodContext, need_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_maps(ctx: MethodContext) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, G) of ``ctx.layer`` for the single input, as C×h×w, from the capture cache."""
     if ctx.layer is None:
         raise LayerError("this method needs a layer")
