@@ -25,8 +25,21 @@ class LayerError(ValueError):
     """A named layer does not exist, did not run, or returned something unusable."""
 
 
+def split_call(name: str) -> tuple[str, int | None]:
+    """``"block#2"`` → ("block", 2): the second call of a module that runs several times in one
+    forward; a plain name → (name, None), meaning its last call."""
+    module, sep, call = name.rpartition("#")
+    if not sep:
+        return name, None
+    if not call.isdigit() or int(call) < 1 or not module:
+        raise LayerError(f"{name!r}: a layer call is LAYER#K with K = 1, 2, ...")
+    return module, int(call)
+
+
 def get_layer(net: nn.Module, name: str) -> nn.Module:
-    """The submodule called ``name`` or a ``LayerError`` suggesting close names."""
+    """The submodule called ``name`` (``LAYER#K``: the module itself) or a ``LayerError``
+    suggesting close names."""
+    name = split_call(name)[0]
     try:
         return net.get_submodule(name)
     except AttributeError:
@@ -35,18 +48,32 @@ def get_layer(net: nn.Module, name: str) -> nn.Module:
         raise LayerError(f"no layer named {name!r}; e.g. {', '.join(close)}") from None
 
 
+class Recording(dict):
+    """``{layer: output}`` of one forward, with ``calls[layer]``: how often the module ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def hooked(net: nn.Module, names: Iterable[str]):
-    """Context in which ``store[name]`` receives each named layer's output during forward."""
-    store: dict[str, torch.Tensor] = {}
+    """Context in which ``store[name]`` receives each named layer's output during forward.
+
+    A module that runs several times in one forward (a reused block) is recorded at its last
+    call, or at call K when named ``LAYER#K``; ``store.calls`` counts the calls."""
+    store = Recording()
     handles = []
 
-    def make_hook(name):
+    def make_hook(name, call):
         def hook(module, inputs, output):
             if not isinstance(output, torch.Tensor):
                 raise LayerError(f"layer {name!r} returns {type(output).__name__}, not a tensor")
-            store[name] = output
-            return output.clone()
+            store.calls[name] = store.calls.get(name, 0) + 1
+            if call is None or store.calls[name] == call:
+                store[name] = output
+                return output.clone()
+            return None
         return hook
 
     try:
@@ -54,7 +81,7 @@ def hooked(net: nn.Module, names: Iterable[str]):
             module = get_layer(net, name)
             if isinstance(net, torch.jit.ScriptModule):
                 raise LayerError("layer activations cannot be recorded in a TorchScript model")
-            handles.append(module.register_forward_hook(make_hook(name)))
+            handles.append(module.register_forward_hook(make_hook(name, split_call(name)[1])))
         yield store
     finally:
         for h in handles:
@@ -62,14 +89,19 @@ def hooked(net: nn.Module, names: Iterable[str]):
 
 
 def forward_hooked(bundle, x: torch.Tensor, layers: Iterable[str]):
-    """(logits, {layer: output}) for one forward of ``bundle`` on ``x``."""
+    """(logits, {layer: output}) for one forward of ``bundle`` on ``x``; the dict's ``calls``
+    says how often each layer ran."""
     layers = tuple(dict.fromkeys(layers))
     with hooked(bundle.net, layers) as store:
         logits = bundle(x)
     missing = [n for n in layers if n not in store]
     if missing:
+        ran = {n: store.calls[n] for n in missing if n in store.calls}
+        if ran:
+            raise LayerError(", ".join(f"{n} asks for a call the layer never made (it ran {c} time(s))"
+                                       for n, c in ran.items()))
         raise LayerError(f"layer(s) {', '.join(missing)} did not run during the forward pass")
-    return logits, dict(store)
+    return logits, store
 
 
 def target_scores(bundle, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,6 +123,8 @@ class Capture:
     activations: dict[str, torch.Tensor] = field(default_factory=dict)
     gradients: dict[str, torch.Tensor] = field(default_factory=dict)
     input_grad: torch.Tensor | None = None
+    unreached: frozenset[str] = frozenset()  # layers the score does not depend on: gradient structurally 0
+    calls: dict[str, int] = field(default_factory=dict)  # how often each recorded layer ran (reused blocks)
 
 
 def capture(bundle, x: torch.Tensor, target: Target, layers: Iterable[str] = (),
@@ -107,11 +141,15 @@ def capture(bundle, x: torch.Tensor, target: Target, layers: Iterable[str] = (),
             if not score.requires_grad:
                 raise LayerError("the target score does not depend on any parameter-carrying path")
             grads = torch.autograd.grad(score.sum(), wrt, allow_unused=True)
+    if input_grad and grads[-1] is None:
+        raise LayerError(f"the score of {target.describe()} does not depend on the input")
+    unreached = frozenset(n for n, g in zip(layers, grads) if g is None)
     grads = [torch.zeros_like(t) if g is None else g for t, g in zip(wrt, grads)]
     return Capture(logits=logits.detach(), score=score.detach(),
                    activations={n: acts[n].detach() for n in layers},
                    gradients={n: g.detach() for n, g in zip(layers, grads)},
-                   input_grad=grads[-1].detach() if input_grad else None)
+                   input_grad=grads[-1].detach() if input_grad else None, unreached=unreached,
+                   calls={n: acts.calls.get(n, 1) for n in layers})
 
 
 def fingerprint(x: torch.Tensor) -> str:

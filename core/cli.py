@@ -12,11 +12,13 @@ import csv
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 from .images import ImageLoadError, load_image
+from .messages import one_line
 from .evaluate import METRICS
 from .methods import REGISTRY, get_method
 from .models import DEMO_MODELS, ModelLoadError, ModelOutputError, load_model, zoo_names
@@ -24,7 +26,7 @@ from .capture import LayerError
 from .render import COLORMAPS, overlay, save_png
 from .targets import CLASS_KINDS, UNIT_REDUCTIONS, ClassTarget, parse_unit
 
-USER_ERRORS = (ImageLoadError, ModelLoadError, ModelOutputError, LayerError, ValueError, FileNotFoundError)
+USER_ERRORS = (ImageLoadError, ModelLoadError, ModelOutputError, LayerError, ValueError, OSError)
 
 
 class UsageError(Exception):
@@ -37,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="saliency-studio", description="Explain image-classification CNNs.")
+    parser = _Parser(prog="saliency-studio", description="Explain image-classification CNNs.",
+                     epilog="--debug (anywhere): print the traceback of an error, for bug reports")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     p = sub.add_parser("methods", help="list attribution methods and their parameters")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -93,12 +96,27 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust", action="store_true", help="allow unpickling a model file (runs its code)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or mps")
     p.add_argument("--seed", type=int, default=0, help="seed for random init and stochastic methods")
+    g = p.add_argument_group("model input (override the model card <model file stem>.json next to the file)")
+    g.add_argument("--input-size", default=None, metavar="N|H,W",
+                   help="input size; the image is resized straight to it unless --resize is given")
+    g.add_argument("--resize", default=None, metavar="N", help="resize the shorter side to N, then centre-crop")
+    g.add_argument("--channels", default=None, metavar="1|3", help="input channels (1: BT.601 grey)")
+    g.add_argument("--mean", default=None, metavar="M[,M,M]", help="normalisation mean in [0, 1] units")
+    g.add_argument("--std", default=None, metavar="S[,S,S]", help="normalisation std in [0, 1] units")
+    g.add_argument("--channel-order", default=None, metavar="rgb|bgr", help="channel order of the input tensor")
 
 
 def _load(args):
+    """The bundle the model options describe; its load-time warnings go to stderr, one line each."""
+    from .models import spec_from_options
+
     weights = args.weights if args.weights is not None else "DEFAULT"
-    return load_model(args.model, weights, trust=args.trust, labels=args.labels, device=args.device,
-                      seed=args.seed, num_classes=args.num_classes)
+    inputs = spec_from_options(args.input_size, args.resize, args.channels, args.mean, args.std, args.channel_order)
+    bundle = load_model(args.model, weights, trust=args.trust, labels=args.labels, device=args.device,
+                        seed=args.seed, num_classes=args.num_classes, inputs=inputs)
+    for warning in bundle.warnings:
+        print(f"saliency-studio: warning: {warning}", file=sys.stderr)
+    return bundle
 
 
 def _cmd_methods(args) -> int:
@@ -140,11 +158,14 @@ def _parse_params(items: list[str]) -> dict[str, str]:
     return params
 
 
-def _resolve_target(args, bundle):
+def _resolve_target(args, bundle, prediction: int):
+    """The unit, the named class, or the predicted class, scored by ``--target-kind``."""
     if args.unit:
+        if args.target_kind != "logit":
+            raise UsageError("--target-kind scores a class; a --unit target is its activation")
         return parse_unit(args.unit, args.unit_reduce)
     if args.target is None:
-        return None
+        return ClassTarget(prediction, args.target_kind)
     if args.target.lstrip("-").isdigit():
         return ClassTarget(int(args.target), args.target_kind)
     labels = bundle.labels or []
@@ -162,8 +183,8 @@ def _cmd_explain(args) -> int:
     started = time.perf_counter()
     image = load_image(args.image)
     bundle = _load(args)
-    target = _resolve_target(args, bundle)
     explainer = Explainer(bundle, image)
+    target = _resolve_target(args, bundle, explainer.prediction[0][0])
     result = explainer.explain(args.method, target=target, layer=args.layer, params=params, seed=args.seed)
     result.timings["total"] = time.perf_counter() - started
 
@@ -174,6 +195,10 @@ def _cmd_explain(args) -> int:
         print(f"target score raised from {result.info['start_score']:.3g} to {result.info['final_score']:.3g}")
     if "relative_completeness_error" in result.info:
         print(f"completeness error: {result.info['relative_completeness_error']:.2%} of f(x) - f(x')")
+    if "note" in result.info:
+        print(f"note: {result.info['note']}")
+    if "warning" in result.info:
+        print(f"warning: {result.info['warning']}", file=sys.stderr)
     if args.out:
         if spec.family == "synthesis":  # activation maximisation: the synthesised image itself
             print(f"synthesised image written to {save_png(args.out, result.extras['image'])}")
@@ -210,7 +235,7 @@ def _cmd_evaluate(args) -> int:
     images = collect_images(args.images)
     annotations = read_annotations(args.annotations) if args.annotations else None
     bundle = _load(args)
-    table = evaluate(bundle, images, methods, metrics, annotations, params, args.threshold)
+    table = evaluate(bundle, images, methods, metrics, annotations, params, args.threshold, seed=args.seed)
     summary = table.summary()
     columns = list(dict.fromkeys(k for row in summary.values() for k in row))
     print("method".ljust(24) + "".join(c[:18].rjust(19) for c in columns))
@@ -255,7 +280,11 @@ def _cmd_scan(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one command. Every error is one line on stderr and exit status 2; ``--debug``
+    (anywhere on the line) adds the traceback for bug reports."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     try:
         args = _build_parser().parse_args(argv)
         if args.command is None:
@@ -263,18 +292,18 @@ def main(argv: list[str] | None = None) -> int:
                              "saliency-studio gui)")
         return {"methods": _cmd_methods, "models": _cmd_models, "explain": _cmd_explain,
                 "evaluate": _cmd_evaluate, "scan": _cmd_scan}[args.command](args)
-    except UsageError as exc:
-        print(f"saliency-studio: error: {exc}", file=sys.stderr)
-        return 2
-    except USER_ERRORS as exc:
-        print(f"saliency-studio: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        for line in str(exc).splitlines()[1:]:
-            print(line, file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head`
         return 0
+    except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, exit 2, never a traceback
+        if debug:
+            traceback.print_exc()
+        message = one_line(exc)
+        if not isinstance(exc, (UsageError, *USER_ERRORS)):
+            message = f"{type(exc).__name__}: {message} (an unexpected error; --debug shows the traceback)"
+        print(f"saliency-studio: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -103,8 +103,10 @@ def collect_images(items: list[str | Path]) -> list[Path]:
 
 def evaluate(bundle, images: list[Path], methods: list[str], metrics: list[str] = FAITHFULNESS,
              annotations: dict[str, Annotation] | None = None, params: dict[str, dict] | None = None,
-             threshold: float = 0.15, progress: Progress | None = None) -> EvaluationTable:
-    """Score each method's map on each image by each metric (for the predicted class)."""
+             threshold: float = 0.15, progress: Progress | None = None, seed: int = 0) -> EvaluationTable:
+    """Score each method's map on each image by each metric (for the predicted class).
+
+    ``seed`` drives the stochastic methods and the random order of equally relevant pixels."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
@@ -123,21 +125,22 @@ def evaluate(bundle, images: list[Path], methods: list[str], metrics: list[str] 
         mask = bundle.preprocess.map_mask(truth.mask) if truth is not None and truth.mask is not None else None
         predicted = explainer.prediction[0][0]
         for method in methods:
-            result = explainer.explain(method, params=(params or {}).get(method))
+            result = explainer.explain(method, params=(params or {}).get(method), seed=seed)
             row = {"image": path.name, "method": method, "predicted": predicted}
             for metric in metrics:
-                row.update(_score(metric, bundle, explainer, result.map, box, mask, truth, threshold, table, path))
+                row.update(_score(metric, bundle, explainer, result.map, box, mask, truth, threshold, table, path,
+                                  seed))
             table.rows.append(row)
             progress.step()
     return table
 
 
-def _score(metric, bundle, explainer, attr_map, box, mask, truth, threshold, table, path) -> dict:
+def _score(metric, bundle, explainer, attr_map, box, mask, truth, threshold, table, path, seed) -> dict:
     x = explainer.x
     if metric in ("deletion", "insertion"):
-        res = faith.deletion_insertion(bundle, x, attr_map, metric)
+        res = faith.deletion_insertion(bundle, x, attr_map, metric, seed=seed)
     elif metric in ("aopc_morf", "aopc_lerf"):
-        res = faith.region_perturbation(bundle, x, attr_map, metric.split("_")[1])
+        res = faith.region_perturbation(bundle, x, attr_map, metric.split("_")[1], seed=seed)
     elif metric == "average_drop":
         res = faith.average_drop(bundle, x, [attr_map])
         return {"average_drop": res.value, "increase_in_confidence": res.details["increase_in_confidence"]}

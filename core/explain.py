@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .capture import CaptureCache
+from .capture import CaptureCache, split_call
 from .jobs import Progress
-from .layers import candidate_layers, default_layer, layer_table
+from .layers import candidate_layers, default_layer, layer_before, layer_table
 from .methods import MethodContext, get_method
-from .targets import ClassTarget, Target
+from .targets import ClassTarget, Target, UnitTarget
 
 
 @dataclass
@@ -74,6 +74,30 @@ class Explainer:
         self.cache = cache or CaptureCache()
         self._layer_table = None
 
+    @classmethod
+    def from_input(cls, bundle, x: torch.Tensor, display: np.ndarray, cache: CaptureCache | None = None,
+                   prefetch: bool = False) -> "Explainer":
+        """An Explainer for an already prepared model input ``x`` (1×C×H×W, normalised; e.g. an
+        adversarial example) shown as ``display`` (H×W×3 uint8, aligned pixel for pixel with ``x``).
+        Nothing is resized or cropped again: the methods see exactly ``x``."""
+        x = x.detach().to(bundle.device)
+        display = np.ascontiguousarray(display)
+        if x.ndim != 4 or x.shape[0] != 1:
+            raise ValueError(f"expected a 1×C×H×W input, got {tuple(x.shape)}")
+        if display.shape[:2] != tuple(x.shape[-2:]):
+            raise ValueError(f"the display image is {display.shape[:2]}, the input {tuple(x.shape[-2:])}")
+        self = cls.__new__(cls)
+        self.bundle = bundle
+        self.prefetch = prefetch
+        self._candidates = None
+        t0 = time.perf_counter()
+        self.display, self.x = display, x
+        self.prediction = bundle.predict(x, k=5)
+        self.predict_time = time.perf_counter() - t0
+        self.cache = cache or CaptureCache()
+        self._layer_table = None
+        return self
+
     def _table(self):
         if self._layer_table is None:
             self._layer_table = layer_table(self.bundle)
@@ -87,6 +111,34 @@ class Explainer:
             self._candidates = tuple(candidate_layers(self._table()))
         return self._candidates
 
+    def layer_for(self, target: Target) -> tuple[str, str | None]:
+        """The default layer for ``target`` and a sentence when it is not the usual one: a unit's
+        score has no gradient at a layer containing it or running after it, so a unit gets the
+        last block before its own layer (its own layer when nothing runs before it)."""
+        if not isinstance(target, UnitTarget):
+            return self.default_layer(), None
+        unit_layer = split_call(target.layer)[0]
+        layer = layer_before(self._table(), unit_layer)
+        if layer is None:
+            return target.layer, f"layer {target.layer}: the unit's own layer (no block runs before it)"
+        return layer, (f"layer {layer}: the last block before unit {target.layer}:{target.channel} "
+                       "(a layer containing the unit or after it gets no gradient from it)")
+
+    def _reuse_notes(self, layer: str | None, target: Target) -> list[str]:
+        """Say which call is used for a module that runs several times in one forward."""
+        names = list(dict.fromkeys(n for n in (layer, getattr(target, "layer", None)) if n))
+        if not names or self.bundle.scripted:
+            return []
+        calls = {i.name: i.calls for i in self._table()}
+        notes = []
+        for name in names:
+            module, call = split_call(name)
+            if calls.get(module, 0) > 1:
+                used = f"call {call}" if call else f"its last call ({calls[module]})"
+                notes.append(f"layer {module} runs {calls[module]} times in one forward; {used} is used "
+                             f"(choose another as {module}#K).")
+        return notes
+
     def explain(self, method: str, target: Target | None = None, layer: str | None = None,
                 params: dict[str, Any] | None = None, progress: Progress | None = None,
                 seed: int = 0, partial=None) -> Explanation:
@@ -94,8 +146,10 @@ class Explainer:
         spec = get_method(method)
         values = spec.resolve(params)
         target = target if target is not None else ClassTarget(self.prediction[0][0])
-        if spec.needs_layer:
-            layer = layer or self.default_layer()
+        notes = []
+        if spec.needs_layer and not layer:
+            layer, note = self.layer_for(target)
+            notes += [note] if note else []
         ctx = MethodContext(self.bundle, self.x, target, layer if spec.needs_layer else None,
                             progress or Progress(), self.cache, seed,
                             self.candidate_layers() if self.prefetch and spec.needs_layer else (), partial)
@@ -108,6 +162,13 @@ class Explainer:
         if not np.isfinite(attr_map).all():
             out.info["warning"] = "the map has NaN/inf values (replaced by 0); the model may be unstable"
             attr_map = np.nan_to_num(attr_map, nan=0.0, posinf=0.0, neginf=0.0)
+        elif not attr_map.any() and spec.family != "synthesis":
+            out.info["warning"] = (f"the map is zero everywhere: no evidence for {target.describe()} reaches "
+                                   + (f"layer {ctx.layer}" if ctx.layer else "the input") +
+                                   " (an inactive unit, a saturated score, or ReLU on an all-negative map)")
+        notes += self._reuse_notes(ctx.layer, target)
+        if notes:
+            out.info["note"] = " ".join(notes)
         label = self.bundle.label(target.index) if isinstance(target, ClassTarget) else None
         return Explanation(method=method, target=target, target_label=label or "", params=values,
                            map=attr_map, image=self.display, prediction=self.prediction,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,7 @@ class LayerInfo:
     params: int
     leaf: bool
     order: int  # position in execution order (-1: did not run)
+    calls: int = 0  # how often the module ran in one forward (> 1: a reused block; hooks see its last call)
 
     @property
     def spatial(self) -> bool:
@@ -46,12 +48,14 @@ def layer_table(bundle) -> list[LayerInfo]:
     net = bundle.net
     shapes: dict[str, tuple | None] = {}
     order: dict[str, int] = {}
+    calls: dict[str, int] = {}
     handles = []
     if not isinstance(net, torch.jit.ScriptModule):
         def make_hook(name):
             def hook(module, inputs, output):
                 shapes[name] = _shape(output)
-                order[name] = len(order)
+                calls[name] = calls.get(name, 0) + 1
+                order[name] = sum(calls.values()) - 1  # position of the latest call
             return hook
 
         for name, module in net.named_modules():
@@ -60,7 +64,8 @@ def layer_table(bundle) -> list[LayerInfo]:
     try:
         h, w = bundle.preprocess.crop
         x = torch.zeros(1, bundle.preprocess.channels, h, w, device=bundle.device)
-        with torch.inference_mode():
+        keep = getattr(bundle, "keep_buffers", contextlib.nullcontext)  # never move running statistics
+        with torch.inference_mode(), keep():
             bundle.net(x)
     finally:
         for handle in handles:
@@ -73,7 +78,7 @@ def layer_table(bundle) -> list[LayerInfo]:
             name=name, type=type(module).__name__.replace("RecursiveScriptModule", "script"),
             shape=shapes.get(name), depth=name.count("."),
             params=sum(p.numel() for p in module.parameters(recurse=True)),
-            leaf=not any(True for _ in module.children()), order=order.get(name, -1)))
+            leaf=not any(True for _ in module.children()), order=order.get(name, -1), calls=calls.get(name, 0)))
     return table
 
 
@@ -99,6 +104,18 @@ def default_layer(bundle, table: list[LayerInfo] | None = None) -> str:
     raise LayerError("the model has no layer with a spatial or token output to target")
 
 
+def layer_before(table: list[LayerInfo], unit_layer: str) -> str | None:
+    """The CAM layer for a unit of ``unit_layer``: the last candidate block that has finished
+    before the unit's layer does and does not contain it. A layer that contains the unit or runs
+    after it receives no gradient from the unit (its Grad-CAM would be zero everywhere)."""
+    order = {i.name: i.order for i in table}
+    if order.get(unit_layer, -1) < 0:
+        return None
+    before = [name for name in candidate_layers(table)
+              if order[name] < order[unit_layer] and not unit_layer.startswith(name + ".")]
+    return before[-1] if before else None
+
+
 def candidate_layers(table: list[LayerInfo]) -> list[str]:
     """Layers a CAM may target and a GUI offers first: spatial or token outputs of blocks
     (non-leaf modules) or top-level modules, skipping pooling and pass-through modules."""
@@ -108,4 +125,4 @@ def candidate_layers(table: list[LayerInfo]) -> list[str]:
     return [i.name for i in table if usable(i) and (not i.leaf or i.depth == 0)]
 
 
-__all__ = ["LayerInfo", "layer_table", "default_layer", "candidate_layers", "get_layer"]
+__all__ = ["LayerInfo", "layer_table", "default_layer", "layer_before", "candidate_layers", "get_layer"]

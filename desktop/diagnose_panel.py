@@ -126,4 +126,4 @@ class DiagnosePanel(QWidget):
         self.sweep_plot.plot(eps, [r["confidence"] for r in rows], pen=pg.mkPen("#d32f2f", width=2),
                              symbol="o", name="confidence (original class)")
         self.sweep_plot.plot(eps, [r["spearman"] for r in rows], pen=pg.mkPen("#1976d2", width=2),
-                             symbol="t", name="map Spearman vs clean")
+                             symbol="t", name=f"{rows[0].get('method', 'map') if rows else 'map'} Spearman vs clean")

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from core.jobs import Cancelled, Progress
+from core.messages import first_line
 
 
 @dataclass
@@ -55,7 +56,7 @@ class _Worker(QObject):
             except Cancelled:
                 self.cancelled.emit(job.id, job.kind)
             except Exception as exc:  # every failure becomes a readable message in the window
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                message = first_line(exc)
                 if "out of memory" in str(exc).lower():
                     message = "out of memory: try a smaller batch size, fewer samples, or the CPU"
                 self.failed.emit(job.id, job.kind, message, traceback.format_exc())

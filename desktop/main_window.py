@@ -14,13 +14,14 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QLis
                                QMainWindow, QProgressBar, QPushButton, QScrollArea, QSlider, QToolBar, QVBoxLayout,
                                QWidget)
 
-from core.diagnose.adversarial import amplified, attack, epsilon_sweep, explanation_shift
+from core.diagnose.adversarial import amplified, attack, epsilon_sweep, explain_attack, map_function
 from core.diagnose.bias import bias_report
 from core.diagnose.occlude import Occluder
 from core.diagnose.scan import read_labelled, scan
 from core.evaluate import read_annotations
 from core.explain import Explainer
 from core.images import IMAGE_SUFFIXES, load_image
+from core.capture import LayerError
 from core.layers import default_layer, layer_table
 from core.methods import REGISTRY
 from core.metrics import faithfulness as faith
@@ -62,7 +63,8 @@ class MainWindow(QMainWindow):
     metrics_shown = Signal(object)
     message_shown = Signal(str)
     occlusion_probed = Signal(object)  # OcclusionProbe
-    attack_shown = Signal(object)
+    attack_shown = Signal(object)  # AttackExplanation
+    epsilon_sweep_shown = Signal(object)  # list of rows
     scan_shown = Signal(object)
     counterfactual_shown = Signal(object)
     bias_shown = Signal(object)
@@ -116,6 +118,8 @@ class MainWindow(QMainWindow):
         self._status_bar()
 
         self.models.load_requested.connect(self.load_model)
+        self.models.file_load_requested.connect(
+            lambda path, trust, inputs: self.load_model(path, "DEFAULT", trust, inputs))
         self.models.layer_selected.connect(self.set_layer)
         self.methods.run_requested.connect(self.run_method)
         self.methods.cancel_requested.connect(lambda: self.jobs.cancel())
@@ -295,15 +299,20 @@ class MainWindow(QMainWindow):
         self.message_shown.emit(text)
 
     # ----- actions -----
-    def load_model(self, spec: str, weights: str = "DEFAULT", trust: bool = False) -> None:
+    def load_model(self, spec: str, weights: str = "DEFAULT", trust: bool = False, inputs=None) -> None:
+        """``inputs``: an ``InputSpec`` (size, channels, mean/std, channel order) for a model file."""
         device = self.device.currentText()
-        self._pending_load = (spec, weights, trust)
+        self._pending_load = (spec, weights, trust, inputs)
         self.show_message(f"loading {spec}…")
 
         def job(progress):
-            bundle = load_model(spec, weights, trust=trust, device=device, progress=progress)
+            bundle = load_model(spec, weights, trust=trust, device=device, progress=progress, inputs=inputs)
             table = layer_table(bundle)
-            return bundle, table, default_layer(bundle, table)
+            try:
+                layer = default_layer(bundle, table)
+            except LayerError:  # TorchScript or no spatial layer: gradient and perturbation methods only
+                layer = None
+            return bundle, table, layer
 
         self._submit("model", job, self._model_loaded)
 
@@ -315,10 +324,24 @@ class MainWindow(QMainWindow):
         index = self.models.model.findText(self.bundle.name)
         if index >= 0:
             self.models.model.setCurrentIndex(index)
-        self.show_message(f"{self.bundle.name} loaded ({self.bundle.source}); layer {self.layer}")
+        self.show_message(f"{self.bundle.name} loaded ({self.bundle.source}); " + (
+            f"layer {self.layer}" if self.layer else "no layer can be targeted: layer methods are unavailable"))
+        self._show_model_warnings(self.bundle.warnings)
         self.target = None
         if self.image_path is not None:
             self.open_image(self.image_path)
+
+    def _show_model_warnings(self, warnings: list[str]) -> None:
+        """Load-time warnings (e.g. batch-dependent BatchNorm): status line and a non-modal box."""
+        if not warnings:
+            return
+        from PySide6.QtWidgets import QMessageBox
+
+        self.show_message("warning: " + "; ".join(warnings))
+        self.model_warning = QMessageBox(QMessageBox.Warning, "Model warning", "\n\n".join(warnings),
+                                         QMessageBox.Ok, self)
+        self.model_warning.setObjectName("model_warning")
+        self.model_warning.open()
 
     def _device_changed(self, device: str) -> None:
         if self._load_args is not None:  # the same model again, on the new device
@@ -409,8 +432,9 @@ class MainWindow(QMainWindow):
             self.canvas.set_map(result.map)
         target = result.target.describe(result.target_label)
         where = f" at {result.layer}" if result.layer else ""
+        said = " ".join(f"{key}: {result.info[key]}" for key in ("warning", "note") if key in result.info)
         self.show_message(f"{REGISTRY[result.method].label} for {target}{where} "
-                          f"({result.timings['method']:.2f} s)")
+                          f"({result.timings['method']:.2f} s)" + (f" — {said}" if said else ""))
         self.explanation_shown.emit(result)
 
     def compute_metrics(self) -> None:
@@ -563,61 +587,68 @@ class MainWindow(QMainWindow):
             eps *= float(np.sqrt(self.explainer.x[0].numel()))
         return eps
 
+    def _diagnose_method(self) -> tuple[str, dict | None, str | None]:
+        """(method, params, layer) for the attack views: the selected method when it is cheap
+        (AUTO_RUN_FAMILIES) with its parameters, else Grad-CAM with its defaults."""
+        method = self._cheap_method()
+        params = self.methods.params() if method == self.methods.current() else None
+        return method, params, self.layer if REGISTRY[method].needs_layer else None
+
     def run_attack(self, args: dict) -> None:
         if self.explainer is None:
             return
-        explainer, method, target = self.explainer, self.methods.current(), self._current_target()
-        if REGISTRY[method].family not in AUTO_RUN_FAMILIES:
-            method = "gradcam"
-        layer = self.layer if REGISTRY[method].needs_layer else None
+        explainer, target = self.explainer, self._current_target()
+        method, params, layer = self._diagnose_method()
         eps = self._attack_epsilon(args)
 
         def job(progress):
             res = attack(explainer.bundle, explainer.x, eps, args["method"], args["norm"], args["steps"],
                          target=args["target"], progress=progress)
-            adv = Explainer(explainer.bundle, res.pixels)
-            before = explainer.explain(method, target=ClassTarget(target), layer=layer)
-            after = adv.explain(method, target=ClassTarget(target), layer=layer)
-            shift = explanation_shift(before.map, after.map)
+            shown = explain_attack(explainer.bundle, explainer, res, method, ClassTarget(target), layer, params)
+            after = shown.adversarial.prediction[0]
             panels = [(f"clean: {explainer.bundle.label(res.before[0])} {res.before[1]:.0%}",
-                       overlay(explainer.display, before.map)),
-                      (f"attacked: {explainer.bundle.label(res.after[0])} {res.after[1]:.0%}",
-                       overlay(adv.display, after.map)),
+                       overlay(shown.clean.image, shown.clean.map)),
+                      (f"attacked: {after[1]} {after[2]:.0%}", overlay(shown.adversarial.image, shown.adversarial.map)),
                       ("perturbation (amplified)", amplified(res.delta))]
-            return res, shift, grid(panels, cols=3, scale=1 if explainer.display.shape[0] > 160 else 2), method
+            return shown, grid(panels, cols=3, scale=1 if explainer.display.shape[0] > 160 else 2)
 
         self._submit("attack", job, self._show_attack)
 
     def _show_attack(self, result) -> None:
-        res, shift, image, method = result
+        shown, image = result
+        res, shift, after = shown.result, shown.shift, shown.adversarial.prediction[0]
         self.diagnose.attack_view.set_image(image)
         self.diagnose.attack_summary.setText(
             f"{'success' if res.success else 'no flip'}: {self.bundle.label(res.before[0])} {res.before[1]:.1%} → "
-            f"{self.bundle.label(res.after[0])} {res.after[1]:.1%}; ‖δ‖ = {res.norm * 255:.2f}/255. "
-            f"{REGISTRY[method].label} shift: Spearman {shift['spearman']:.2f}, top-10% overlap "
-            f"{shift['topk_intersection']:.2f}, SSIM {shift['ssim']:.2f}")
-        self.attack_shown.emit((res, shift))
+            f"{after[1]} {after[2]:.1%}; ‖δ‖ = {res.norm * 255:.2f}/255. "
+            f"{REGISTRY[shown.method].label} map of the attacked input, shift: Spearman {shift['spearman']:.2f}, "
+            f"top-10% overlap {shift['topk_intersection']:.2f}, SSIM {shift['ssim']:.2f}")
+        self.attack_shown.emit(shown)
 
     def run_epsilon_sweep(self, args: dict) -> None:
         if self.explainer is None:
             return
-        explainer, target, layer = self.explainer, ClassTarget(self._current_target()), self.layer
+        explainer, target = self.explainer, ClassTarget(self._current_target())
+        method, params, layer = self._diagnose_method()
         steps = [0, 1, 2, 4, 8, 16]
         epsilons = [self._attack_epsilon({**args, "epsilon_255": e}) for e in steps]
 
-        def map_fn(bundle, x):
-            from core.capture import CaptureCache
-            from core.methods import MethodContext, get_method
-            return get_method("gradcam")(MethodContext(bundle, x, target, layer=layer, cache=CaptureCache())).map.numpy()
-
         def job(progress):
-            rows = epsilon_sweep(explainer.bundle, explainer.x, epsilons, map_fn, progress, method=args["method"],
-                                 norm=args["norm"], steps=args["steps"], target=args["target"])
+            rows = epsilon_sweep(explainer.bundle, explainer.x, epsilons, map_function(method, target, layer, params),
+                                 progress, method=args["method"], norm=args["norm"], steps=args["steps"],
+                                 target=args["target"])
             for row, e in zip(rows, steps):
                 row["epsilon"] = e / 255
             return rows
 
-        self._submit("epsilon sweep", job, self.diagnose.show_sweep)
+        self._submit("epsilon sweep", job, self._show_epsilon_sweep)
+
+    def _show_epsilon_sweep(self, rows: list[dict]) -> None:
+        self.diagnose.show_sweep(rows)
+        if rows:
+            label = REGISTRY[rows[0]["method"]].label if rows[0]["method"] in REGISTRY else rows[0]["method"]
+            self.diagnose.sweep_plot.setTitle(f"ε sweep: confidence and {label} map Spearman vs clean")
+        self.epsilon_sweep_shown.emit(rows)
 
     def _cheap_method(self) -> str:
         method = self.methods.current()

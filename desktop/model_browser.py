@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QMessageBox,
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLineEdit, QMessageBox,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from core.models import DEMO_MODELS, zoo_names
 
+from .input_dialog import ModelInputDialog
+
 
 class ModelBrowser(QWidget):
-    """Emits ``load_requested(spec, weights, trust)`` and ``layer_selected(name)``."""
+    """Emits ``load_requested(spec, weights, trust)``, ``file_load_requested(path, trust, inputs)``
+    (``inputs``: the ``InputSpec`` from the model input dialog) and ``layer_selected(name)``."""
 
     load_requested = Signal(str, str, bool)
+    file_load_requested = Signal(str, bool, object)
     layer_selected = Signal(str)
 
     def __init__(self, parent=None):
@@ -68,7 +72,10 @@ class ModelBrowser(QWidget):
             "Load it only if you trust where it came from. Allow running its code?",
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         trust = answer == QMessageBox.Yes
-        self.load_requested.emit(path, "DEFAULT", trust)
+        dialog = ModelInputDialog(path, self)
+        if dialog.exec() != QDialog.Accepted:
+            return
+        self.file_load_requested.emit(path, trust, dialog.spec())
 
     def _weights_file(self) -> None:
         name = self.model.currentText()

@@ -226,10 +226,43 @@ def test_attack_panel(qtbot, window):
     window.diagnose.epsilon.setValue(8)
     with qtbot.waitSignal(window.attack_shown, timeout=WAIT) as blocker:
         window.diagnose.attack_requested.emit(window.diagnose.attack_args())
-    res, shift = blocker.args[0]
+    shown = blocker.args[0]
+    res, shift = shown.result, shown.shift
     assert res.norm <= 8 / 255 + 1e-6 and -1 <= shift["spearman"] <= 1
     assert "→" in window.diagnose.attack_summary.text()
+    assert shown.method == "gradcam" and "Grad-CAM" in window.diagnose.attack_summary.text()
     assert window.diagnose.attack_view.image.shape[1] > 3 * 128
+
+
+def test_attack_panel_explains_the_adversarial_input_when_preprocessing_crops(qtbot, window):
+    """resize 128 > crop 112 (as torchvision's 256/224): the attacked panel shows and explains
+    ``res.x`` itself, so its prediction is the attack's ``after``; the selected cheap method is used."""
+    from core.models import Preprocess
+    from core.models.demo import DEMO_MEAN, DEMO_STD
+
+    window.bundle.preprocess = Preprocess(crop=(112, 112), resize=128, mean=DEMO_MEAN, std=DEMO_STD)
+    with qtbot.waitSignal(window.explanation_shown, timeout=WAIT):
+        window.open_image(window.image_path)
+    assert window.explainer.display.shape == (112, 112, 3)
+    window.methods.select("saliency")
+    window.diagnose.epsilon.setValue(8)
+    window.diagnose.steps.setValue(5)
+    with qtbot.waitSignal(window.attack_shown, timeout=WAIT) as blocker:
+        window.diagnose.attack_requested.emit(window.diagnose.attack_args())
+    shown = blocker.args[0]
+    res = shown.result
+    assert res.success and shown.adversarial.prediction[0][0] == res.after[0] != res.before[0]
+    np.testing.assert_array_equal(shown.adversarial.image, res.pixels)
+    assert shown.adversarial.image.shape == window.explainer.display.shape
+    assert shown.method == "saliency" and shown.clean.image is window.explainer.display
+    summary = window.diagnose.attack_summary.text()
+    assert f"→ {window.bundle.label(res.after[0])}" in summary and "Saliency" in summary
+
+    with qtbot.waitSignal(window.epsilon_sweep_shown, timeout=WAIT) as blocker:
+        window.diagnose.epsilon_sweep_requested.emit({**window.diagnose.attack_args(), "steps": 2})
+    rows = blocker.args[0]
+    assert len(rows) == 6 and {r["method"] for r in rows} == {"saliency"}
+    assert "Saliency" in window.diagnose.sweep_plot.getPlotItem().titleLabel.text
 
 
 def test_scan_panel_and_counterfactual(qtbot, window, tmp_path):

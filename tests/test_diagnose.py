@@ -10,11 +10,14 @@ import torch
 from core.capture import CaptureCache
 from core.datasets.shapes import CLASSES, generate, tag_box
 from core.datasets.train import to_batch
-from core.diagnose.adversarial import amplified, attack, epsilon_sweep, explanation_shift
+from core.diagnose.adversarial import (amplified, attack, epsilon_sweep, explain_attack, explanation_shift,
+                                       map_function)
 from core.diagnose.bias import bias_report
 from core.diagnose.scan import read_labelled, scan
+from core.explain import Explainer
 from core.methods import MethodContext, get_method
-from core.models import load_model
+from core.models import Preprocess, load_model
+from core.models.demo import DEMO_MEAN, DEMO_STD
 from core.targets import ClassTarget
 
 from conftest import write_labelled_folder
@@ -72,6 +75,62 @@ def test_explanation_shift_and_sweep(demo, shapes):
     assert same["spearman"] == pytest.approx(1.0) and same["ssim"] == pytest.approx(1.0)
     rows = epsilon_sweep(demo, x, [0.0, 4 / 255, 16 / 255], gradcam, method="pgd", steps=5)
     assert rows[0]["spearman"] > 0.99 and rows[-1]["confidence"] < rows[0]["confidence"]
+
+
+def test_attack_explanation_uses_the_exact_adversarial_input(shapes):
+    """torchvision-style preprocessing (resize 128, crop 112): the adversarial explanation runs
+    on ``res.x`` itself, so its prediction is ``res.after``, never a re-cropped zoom of the pixels."""
+    bundle = load_model("demo", preprocess=Preprocess(crop=(112, 112), resize=128, mean=DEMO_MEAN, std=DEMO_STD))
+    display, x = bundle.prepare(shapes.images[0])
+    assert display.shape == (112, 112, 3)
+    res = attack(bundle, x, 8 / 255, "pgd", "linf", steps=5)
+    assert res.pixels.shape == display.shape and res.pixels.dtype == np.uint8
+    # the setup really crops: preprocessing the adversarial pixels again changes the input
+    assert not torch.allclose(Explainer(bundle, res.pixels).x, res.x, atol=0.05)
+    adv = Explainer.from_input(bundle, res.x, res.pixels)
+    assert torch.equal(adv.x, res.x) and adv.display is not None and adv.prediction[0][0] == res.after[0]
+
+    shown = explain_attack(bundle, x, res, "gradcam", layer="features")
+    assert shown.method == "gradcam" and shown.result is res
+    assert shown.adversarial.prediction[0][0] == res.after[0] != res.before[0]
+    assert shown.clean.prediction[0][0] == res.before[0]
+    np.testing.assert_array_equal(shown.adversarial.image, res.pixels)
+    assert shown.clean.target.index == shown.adversarial.target.index == res.before[0]
+    direct = get_method("gradcam")(MethodContext(bundle, res.x, ClassTarget(res.before[0]), layer="features",
+                                                 cache=CaptureCache())).map.numpy()
+    np.testing.assert_allclose(shown.adversarial.map, direct, rtol=1e-5, atol=1e-6)
+    assert shown.shift == explanation_shift(shown.clean.map, shown.adversarial.map)
+    with pytest.raises(ValueError):
+        Explainer.from_input(bundle, res.x, display[:100])
+
+
+def test_epsilon_sweep_honours_the_method(demo, shapes):
+    x = to_batch(shapes.images[:1]).contiguous()
+    eps = [0.0, 8 / 255]
+    rows = epsilon_sweep(demo, x, eps, "saliency", method="pgd", steps=3)
+    assert [r["method"] for r in rows] == ["saliency", "saliency"] and rows[0]["spearman"] > 0.99
+    target = ClassTarget(demo.predict(x, k=1)[0][0])
+
+    def saliency(xx):
+        return get_method("saliency")(MethodContext(demo, xx, target, cache=CaptureCache())).map.detach().numpy()
+
+    res = attack(demo, x, eps[-1], "pgd", steps=3)
+    expected = explanation_shift(saliency(x), saliency(res.x))
+    assert rows[-1]["spearman"] == pytest.approx(expected["spearman"])
+    assert rows[-1]["ssim"] == pytest.approx(expected["ssim"], abs=1e-6)
+    gradcam_rows = epsilon_sweep(demo, x, eps, "gradcam", method="pgd", steps=3)
+    assert gradcam_rows[-1]["method"] == "gradcam" and gradcam_rows[-1]["spearman"] != rows[-1]["spearman"]
+
+    # a core-built map_fn with the user's parameters, and a map_fn returning a tensor still in a graph
+    built = map_function("smoothgrad", target, params={"samples": 2})
+    assert built.method == "smoothgrad" and built(demo, x).shape == (128, 128)
+
+    def tensor_map(b, xx):
+        return get_method("saliency")(MethodContext(b, xx, target, cache=CaptureCache())).map.clone().requires_grad_()
+
+    tensor_rows = epsilon_sweep(demo, x, eps, tensor_map, method="pgd", steps=3)
+    assert tensor_rows[0]["method"] == "tensor_map"
+    assert tensor_rows[-1]["spearman"] == pytest.approx(expected["spearman"])
 
 
 def test_scan_confusion_matrix(tmp_path, demo):

@@ -89,7 +89,23 @@ def test_average_drop(toy):
 
 def test_pixel_ranks():
     m = torch.tensor([[0.1, 0.9], [0.5, 0.9]])
-    assert pixel_ranks(m).tolist() == [[3, 0], [2, 1]]
+    assert pixel_ranks(m, seed=None).tolist() == [[3, 0], [2, 1]]  # raster order on request
+    assert pixel_ranks(m)[0, 0] == 3 and pixel_ranks(m)[1, 0] == 2
+
+
+def test_pixel_ties_are_broken_at_random_with_the_seed():
+    """A flat map (as CAMs are where they are exactly zero) must not be deleted top-left first."""
+    m = torch.zeros(16, 16)
+    m[4:8, 4:8] = torch.arange(16.0).view(4, 4) + 1
+    ranks = pixel_ranks(m)
+    assert sorted(ranks[4:8, 4:8].flatten().tolist()) == list(range(16))  # real values first, in order
+    assert ranks[7, 7] == 0 and ranks[4, 4] == 15
+    zeros = ranks[m == 0]
+    first_row = ranks[0, :].float().mean()
+    assert first_row > 16 + 30, "ties still taken in raster order"  # raster order would give 16..31
+    assert torch.equal(pixel_ranks(m, seed=0), ranks)
+    assert not torch.equal(pixel_ranks(m, seed=1), ranks)
+    assert sorted(zeros.tolist()) == list(range(16, 256))
 
 
 def test_box_iou_and_localization():
@@ -152,6 +168,8 @@ def test_stability_of_a_fixed_map_is_perfect_for_noise(toy):
 
 
 def test_sanity_check_flags_a_model_independent_map():
+    """Adebayo et al. 2018, Fig. 2: guided backprop stays similar while the top blocks are
+    randomised (flagged), Grad-CAM changes (passes); a map ignoring the model is flagged."""
     from core.capture import CaptureCache
     from core.images import load_image
     from core.methods import MethodContext, get_method
@@ -161,17 +179,26 @@ def test_sanity_check_flags_a_model_independent_map():
     bundle = load_model("demo")
     _, x = bundle.prepare(load_image("resources/images/demo/clean_star.png"))
 
-    def gradcam_map(b, xx):
-        ctx = MethodContext(b, xx, ClassTarget(3), layer="features", cache=CaptureCache())
-        return get_method("gradcam")(ctx, relu=False).map.numpy()
+    def method_map(name, **params):
+        def fn(b, xx):
+            ctx = MethodContext(b, xx, ClassTarget(3), layer="features", cache=CaptureCache())
+            return get_method(name)(ctx, **params).map.numpy()
+        return fn
 
     def edge_map(b, xx):  # ignores the model entirely
         return xx[0].abs().sum(0).numpy()
 
-    assert sanity_check(bundle, x, edge_map).details["flagged"] is True
-    res = sanity_check(bundle, x, gradcam_map)
+    edge = sanity_check(bundle, x, edge_map)
+    assert edge.details["flagged"] is True and edge.value == pytest.approx(1.0)
+    res = sanity_check(bundle, x, method_map("gradcam", relu=False))
     assert res.details["flagged"] is False
     assert res.details["rows"][0]["randomised_down_to"] == "fc" and len(res.details["rows"]) == 8  # fc + 7 convs
+    assert res.details["blocks_read"] == ["fc", "features.8", "features.7"]
+    assert res.details["statistic"] == "combined" and "rule" in res.details
+    assert res.value < res.details["threshold"] - 0.2
+    guided = sanity_check(bundle, x, method_map("guided_backprop"))
+    assert guided.details["flagged"] is True
+    assert guided.value > guided.details["threshold"] + 0.05
 
 
 def test_deletion_and_insertion_share_end_images(toy):

@@ -8,13 +8,16 @@ clamped to the valid range and re-normalised for the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..explain import Explainer, Explanation
 from ..jobs import Progress, ensure_progress
 from ..metrics.robustness import spearman, ssim, topk_intersection
+from ..targets import ClassTarget, Target
 
 NORMS = ("linf", "l2")
 
@@ -29,6 +32,18 @@ class AttackResult:
     label_prob_after: float  # probability of the attacked (or targeted) class afterwards
     success: bool
     norm: float  # achieved ‖δ‖ in the chosen norm (pixel units)
+
+
+def _uint8_image(pixels: torch.Tensor) -> np.ndarray:
+    """1×C×H×W pixels in [0, 1] → H×W×3 uint8 (a single channel is repeated)."""
+    img = (pixels[0].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img)
+
+
+def input_image(bundle, x: torch.Tensor) -> np.ndarray:
+    """The H×W×3 uint8 picture of a prepared (normalised) model input ``x``, aligned with it:
+    un-normalised only, never resized or cropped."""
+    return _uint8_image(bundle.preprocess.input_to_pixels(x.detach()))
 
 
 def _step_direction(g: torch.Tensor, norm: str) -> torch.Tensor:
@@ -89,7 +104,7 @@ def attack(bundle, x: torch.Tensor, epsilon: float, method: str = "pgd", norm: s
     after = (int(adv_probs.argmax()), float(adv_probs.max()))
     success = after[0] == target if target is not None else after[0] != label
     achieved = float(delta.abs().max() if norm == "linf" else delta.flatten().norm())
-    return AttackResult(adv, (adv_pixels[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8),
+    return AttackResult(adv, _uint8_image(adv_pixels),
                         delta[0].permute(1, 2, 0).cpu().numpy().astype(np.float32), before, after,
                         float(adv_probs[goal[0]]), bool(success), achieved)
 
@@ -100,16 +115,89 @@ def explanation_shift(map_before, map_after, topk: float = 0.1) -> dict[str, flo
             "ssim": ssim(map_before, map_after)}
 
 
+@dataclass
+class AttackExplanation:
+    """The same method on the clean input and on the exact adversarial input ``result.x``."""
+
+    method: str
+    result: AttackResult
+    clean: Explanation
+    adversarial: Explanation  # computed on result.x, shown on result.pixels
+    shift: dict[str, float]
+
+
+def _as_target(target: Target | int | None, default: int) -> Target:
+    if target is None:
+        return ClassTarget(default)
+    return ClassTarget(int(target)) if isinstance(target, (int, np.integer)) else target
+
+
+def explain_attack(bundle, x_clean: torch.Tensor | Explainer, result: AttackResult, method: str = "gradcam",
+                   target: Target | int | None = None, layer: str | None = None,
+                   params: dict[str, Any] | None = None, seed: int = 0,
+                   progress: Progress | None = None) -> AttackExplanation:
+    """Explain the clean input and the adversarial input of ``result`` with ``method`` for one
+    ``target`` (default: the clean prediction), and how far the map moved.
+
+    The adversarial explanation runs on ``result.x`` itself, never on a re-preprocessed
+    ``result.pixels`` (which would be resized and cropped again). ``x_clean``: the clean model
+    input, or an ``Explainer`` already holding it (its display image and capture cache are reused).
+    """
+    if isinstance(x_clean, Explainer):
+        clean_ex = x_clean
+    else:
+        clean_ex = Explainer.from_input(bundle, x_clean, input_image(bundle, x_clean))
+    if tuple(clean_ex.x.shape) != tuple(result.x.shape):
+        raise ValueError(f"the attack is on a {tuple(result.x.shape)} input, "
+                         f"the clean one is {tuple(clean_ex.x.shape)}")
+    adv_ex = Explainer.from_input(bundle, result.x, result.pixels)
+    target = _as_target(target, result.before[0])
+    clean = clean_ex.explain(method, target=target, layer=layer, params=params, seed=seed, progress=progress)
+    adversarial = adv_ex.explain(method, target=target, layer=layer, params=params, seed=seed, progress=progress)
+    return AttackExplanation(method, result, clean, adversarial, explanation_shift(clean.map, adversarial.map))
+
+
+def to_map(m) -> np.ndarray:
+    """An attribution map as float32 numpy, from numpy or a tensor on any device."""
+    if isinstance(m, torch.Tensor):
+        m = m.detach().to("cpu", torch.float32).numpy()
+    return np.asarray(m, dtype=np.float32)
+
+
+def map_function(method: str = "gradcam", target: Target | int | None = None, layer: str | None = None,
+                 params: dict[str, Any] | None = None, seed: int = 0):
+    """``map_fn(bundle, x)`` for ``epsilon_sweep``: the ``method`` map (float32 numpy) of the exact
+    input ``x`` for ``target`` (``None``: each input's own top class; ``epsilon_sweep`` fixes it to
+    the clean prediction). The function carries ``.method``."""
+
+    def map_fn(bundle, x):
+        ex = Explainer.from_input(bundle, x, input_image(bundle, x))
+        return ex.explain(method, target=_as_target(target, ex.prediction[0][0]), layer=layer, params=params,
+                          seed=seed).map
+
+    map_fn.method = method
+    return map_fn
+
+
 def amplified(delta: np.ndarray) -> np.ndarray:
     """The perturbation made visible: mapped symmetrically around grey, stretched to full range."""
     peak = float(np.abs(delta).max()) or 1.0
     return (np.clip(0.5 + 0.5 * delta / peak, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def epsilon_sweep(bundle, x: torch.Tensor, epsilons, map_fn, progress: Progress | None = None, **attack_args):
-    """For each ε: confidence in the original class after the attack and the explanation shift
-    (``map_fn(bundle, x)`` returns the map). Returns a list of dicts."""
-    base = np.asarray(map_fn(bundle, x))
+def epsilon_sweep(bundle, x: torch.Tensor, epsilons, map_fn="gradcam", progress: Progress | None = None,
+                  **attack_args):
+    """For each ε: confidence in the original class after the attack and the explanation shift.
+
+    ``map_fn``: a registered method name (its default-parameter map for the clean prediction),
+    or a callable ``map_fn(bundle, x)`` returning the map as numpy or a tensor on any device,
+    such as ``map_function(method, target, layer, params)``. ``attack_args`` go to ``attack``
+    (its ``method`` is fgsm/pgd, its ``target`` the attack's goal class). Returns a list of
+    dicts; each names the explanation ``method`` used."""
+    if isinstance(map_fn, str):
+        map_fn = map_function(map_fn, bundle.predict(x, k=1)[0][0])
+    name = getattr(map_fn, "method", getattr(map_fn, "__name__", "custom"))
+    base = to_map(map_fn(bundle, x))
     rows = []
     progress = ensure_progress(progress, len(epsilons))
     for eps in epsilons:
@@ -117,6 +205,6 @@ def epsilon_sweep(bundle, x: torch.Tensor, epsilons, map_fn, progress: Progress 
         with torch.inference_mode():
             p = float(torch.softmax(bundle(res.x).float(), 1)[0, res.before[0]])
         rows.append({"epsilon": float(eps), "confidence": p, "predicted": res.after[0], "success": res.success,
-                     **explanation_shift(base, np.asarray(map_fn(bundle, res.x)))})
+                     "method": name, **explanation_shift(base, to_map(map_fn(bundle, res.x)))})
         progress.step()
     return rows

@@ -45,16 +45,36 @@ def upsample(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
 
 
-def layer_maps(ctx: MethodContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, G) of ``ctx.layer`` for the single input, as C×h×w, from the capture cache."""
+def layer_maps(ctx: MethodContext, need_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, G) of ``ctx.layer`` for the single input, as C×h×w, from the capture cache.
+
+    Refuses when the target's score does not depend on the layer (a unit inside or before it):
+    the gradient there is structurally zero and a gradient CAM would be a blank map."""
     if ctx.layer is None:
         raise LayerError("this method needs a layer")
     layers = [ctx.layer, *ctx.prefetch_layers]
     cap = ctx.cache.get(ctx.bundle, ctx.x, ctx.target, layers)
+    if need_grad and ctx.layer in cap.unreached:
+        raise LayerError(unreached_message(ctx))
     name = getattr(ctx.bundle, "name", "")
     a = to_grid(cap.activations[ctx.layer], ctx.layer, name)[0].float()
     g = to_grid(cap.gradients[ctx.layer], ctx.layer, name)[0].float()
     return a, g
+
+
+def unreached_message(ctx: MethodContext) -> str:
+    """Why a layer has no gradient from the target, and which layer would have one."""
+    from ..layers import layer_before, layer_table
+
+    target = ctx.target
+    if not hasattr(target, "channel"):
+        return (f"the score of {target.describe()} does not depend on layer {ctx.layer!r} (its gradient there is "
+                "structurally zero); choose a layer on the path to the output")
+    unit_layer = target.layer.partition("#")[0]
+    better = layer_before(layer_table(ctx.bundle), unit_layer) or unit_layer
+    return (f"unit {target.layer}:{target.channel} is computed before or inside layer {ctx.layer!r}, so its "
+            f"gradient there is structurally zero; choose a layer that runs before the unit, e.g. {better} "
+            "(or leave the layer out to get that one)")
 
 
 def _output(ctx: MethodContext, low: torch.Tensor, relu: bool, info: dict | None = None) -> MethodOutput:
@@ -156,7 +176,7 @@ def principal_projection(a: torch.Tensor, center: bool = True) -> torch.Tensor:
           params=(_RELU, Param("center", "bool", True, "centre the activations before the SVD (PCA)")))
 def eigencam(ctx: MethodContext, relu: bool, center: bool) -> MethodOutput:
     """Class-agnostic: the activations projected on their first principal component."""
-    a, _ = layer_maps(ctx)
+    a, _ = layer_maps(ctx, need_grad=False)
     return _output(ctx, principal_projection(a, center), relu)
 
 
@@ -215,7 +235,7 @@ def guided_gradcam(ctx: MethodContext, interpolation: str, relu_scope: str, redu
                         max=4096)))
 def scorecam(ctx: MethodContext, relu: bool, variant: str, batch_size: int) -> MethodOutput:
     """Channels weighted by the score of the input masked by each normalised, upsampled channel."""
-    a, _ = layer_maps(ctx)
+    a, _ = layer_maps(ctx, need_grad=False)
     size = tuple(ctx.x.shape[-2:])
     # Constant channels give an all-zero mask: one shared forward instead of one each.
     flat = a.flatten(1)

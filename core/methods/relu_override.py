@@ -8,6 +8,8 @@ Backward through a ReLU with output ``y`` and upstream gradient ``g``:
 
 The gate uses the forward *output*, so in-place ReLUs (whose input was overwritten) and
 ReLU modules reused several times are handled: each call gets its own autograd node.
+In-place calls stay in place (models may ignore the return value of ``y.relu_()``): the
+modified result is copied back into the argument, whose history then runs through it.
 
 ``scope="modules"`` changes ``nn.ReLU`` modules only (as Captum does); ``scope="all"``
 also catches functional calls (``F.relu``, ``torch.relu``, ``Tensor.relu``, in-place
@@ -48,20 +50,36 @@ class _ModifiedReLU(torch.autograd.Function):
         return grad, None
 
 
+def _modified_relu(x: torch.Tensor, gate: bool, inplace: bool) -> torch.Tensor:
+    """ReLU with the modified backward; ``inplace`` rectifies ``x`` itself and returns it."""
+    y = _ModifiedReLU.apply(x, gate)
+    if not inplace:
+        return y
+    # copy_ rebases x's history on CopyBackwards, which hands the whole gradient to y and
+    # so through _ModifiedReLU's backward (the old x gets zeros), as torch.relu_ would.
+    x.copy_(y)
+    return x
+
+
 class _FunctionalReLUMode(TorchFunctionMode):
     def __init__(self, gate: bool):
         super().__init__()
         self.gate = gate
         self.calls = 0
-        self.funcs = {F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+        self.inplace_funcs = {torch.relu_, torch.Tensor.relu_}
         if hasattr(F, "relu_"):
-            self.funcs.add(F.relu_)
+            self.inplace_funcs.add(F.relu_)
+        self.funcs = {F.relu, torch.relu, torch.Tensor.relu} | self.inplace_funcs
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
         if func in self.funcs:
             self.calls += 1
-            return _ModifiedReLU.apply(args[0], self.gate)
-        return func(*args, **(kwargs or {}))
+            # F.relu(x, inplace=True) arrives here as F.relu with the flag (kwarg or positional)
+            inplace = func in self.inplace_funcs or (
+                func is F.relu and bool(kwargs.get("inplace", args[1] if len(args) > 1 else False)))
+            return _modified_relu(args[0], self.gate, inplace)
+        return func(*args, **kwargs)
 
 
 def other_activations(net: nn.Module) -> dict[str, int]:
@@ -87,7 +105,7 @@ def relu_rule(net: nn.Module, rule: str, scope: str = "all"):
     patched = [m for m in net.modules() if isinstance(m, nn.ReLU)]
     try:
         for m in patched:
-            m.forward = lambda x, _gate=gate: _ModifiedReLU.apply(x, _gate)
+            m.forward = lambda x, _gate=gate, _inplace=m.inplace: _modified_relu(x, _gate, _inplace)
         yield None
     finally:
         for m in patched:

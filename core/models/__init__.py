@@ -8,27 +8,34 @@ import torch
 
 from .adapters import ModelOutputError, to_logits
 from .bundle import ModelBundle, read_labels
+from .card import InputSpec, read_card, spec_from_options
 from .checkpoints import is_torchscript, load_pickled_module, load_torchscript
+from .checks import check_model
 from .demo import DEMO_MODELS, load_demo
 from .errors import ModelLoadError
 from .preprocess import Preprocess
 from .zoo import build_zoo, zoo_names
 
-__all__ = ["ModelBundle", "ModelLoadError", "ModelOutputError", "Preprocess", "load_model",
-           "zoo_names", "to_logits", "read_labels", "DEMO_MODELS", "load_demo"]
+__all__ = ["ModelBundle", "ModelLoadError", "ModelOutputError", "Preprocess", "load_model", "InputSpec",
+           "read_card", "spec_from_options", "zoo_names", "to_logits", "read_labels", "DEMO_MODELS", "load_demo"]
 
 
 def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = False,
                labels: str | Path | None = None, device: str = "cpu", seed: int = 0,
                num_classes: int | None = None, preprocess: Preprocess | None = None,
-               progress=None) -> ModelBundle:
+               progress=None, inputs: InputSpec | None = None) -> ModelBundle:
     """Load a model by name or from a file into a ``ModelBundle`` on ``device``.
 
     ``progress`` reports (and can cancel) a weights download. ``spec``: ``demo`` /
     ``demo-biased`` (bundled), a torchvision name (``weights``: DEFAULT / enum member / none / state-dict
     path), a TorchScript file, or a pickled ``nn.Module`` (only with ``trust=True``).
+    ``inputs`` describes the input (size, channels, mean/std, channel order) over a model file's
+    card (``<stem>.json`` next to it). Then a dry run checks that the input fits (else
+    ``ModelLoadError``) and notes batch-dependent BatchNorm in ``bundle.warnings`` (all but
+    plain torchvision models, which are known to fit).
     """
     path = Path(spec)
+    card = None
     if spec in DEMO_MODELS:
         bundle = load_demo(spec)
         if labels:
@@ -39,6 +46,7 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such model file")
         net = load_torchscript(path) if is_torchscript(path) else load_pickled_module(path, trust)
+        card = read_card(path)
         bundle = ModelBundle(net=net, name=path.stem, source=str(path),
                              labels=read_labels(labels) if labels else None)
     else:
@@ -46,7 +54,18 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
                              "('saliency-studio models' lists the names)")
     if preprocess is not None:
         bundle.preprocess = preprocess
-    return bundle.to(_device(device))
+    described = (card or InputSpec()).override(inputs)
+    if not described.empty:
+        try:
+            bundle.preprocess = described.preprocess(bundle.preprocess)
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
+        if described.labels and not labels:
+            bundle.labels = list(described.labels)
+    bundle = bundle.to(_device(device))
+    if spec not in zoo_names() or not described.empty:
+        check_model(bundle)
+    return bundle
 
 
 def _device(name: str) -> torch.device:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from .adapters import to_logits
+from .checks import restore, snapshot
 from .preprocess import Preprocess
 
 
@@ -28,20 +30,30 @@ class ModelBundle:
     name: str = "model"
     source: str = ""
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    warnings: list[str] = field(default_factory=list)  # found at load time, for the user
+    mutates_buffers: bool = False  # a forward changes buffers: every pass restores them
 
     def __post_init__(self):
         self.net.eval()
         self.net.to(self.device)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return to_logits(self.net(x))
+        with self.keep_buffers():
+            return to_logits(self.net(x))
+
+    def keep_buffers(self):
+        """Context that restores ``net``'s buffers on exit when the model is known to change
+        them (``mutates_buffers``); free otherwise."""
+        if not self.mutates_buffers:
+            return contextlib.nullcontext()
+        return _restoring(self.net)
 
     def fast_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for gradient-free batched work (occlusion, RISE, Score-CAM, metrics), from a
         twin of ``net`` with each BatchNorm folded into its convolution (torch.fx): about 11%
         faster on CPU, equal up to float rounding. Falls back to ``net`` when the model cannot
         be traced, and is rebuilt when a parameter changes in place."""
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or self.mutates_buffers:
             return self(x)
         signature = (self.device, id(self.net), tuple(p._version for p in self.net.parameters()))
         if getattr(self, "_fused_signature", None) != signature:
@@ -86,6 +98,15 @@ def read_labels(path: str | Path) -> list[str]:
             return [str(data[k]) for k in sorted(data, key=lambda k: int(k))]
         return [str(v) for v in data]
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def _restoring(net: nn.Module):
+    saved = snapshot(net)
+    try:
+        yield
+    finally:
+        restore(net, saved)
 
 
 def _fuse(net: nn.Module) -> nn.Module:

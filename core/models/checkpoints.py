@@ -7,6 +7,7 @@ Unpickling can run arbitrary code, so by default files are read with
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..messages import first_line
 from .errors import ModelLoadError
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
@@ -38,9 +40,11 @@ def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
     path = Path(path)
     _check_file(path)
     try:
-        return torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # torch's own deprecation notice is not for the user
+            warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # torch raises RuntimeError / ValueError with long C++ traces
-        raise ModelLoadError(f"{path}: not a loadable TorchScript file ({str(exc).splitlines()[0]})") from None
+        raise ModelLoadError(f"{path}: not a loadable TorchScript file ({first_line(exc)})") from None
 
 
 def read_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
@@ -62,7 +66,7 @@ def read_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
             "code when loaded; it is not a plain state dict. Open it as a model file with the "
             "trust option if you trust its source") from None
     except Exception as exc:
-        raise ModelLoadError(f"{path}: not a PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+        raise ModelLoadError(f"{path}: not a PyTorch checkpoint ({first_line(exc)})") from None
     for _ in range(3):
         if isinstance(obj, dict) and not _is_tensor_dict(obj):
             inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
@@ -142,7 +146,7 @@ def load_pickled_module(path: str | Path, trust: bool) -> nn.Module:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise ModelLoadError(f"{path}: could not unpickle ({str(exc).splitlines()[0]})") from None
+        raise ModelLoadError(f"{path}: could not unpickle ({first_line(exc)})") from None
     if not isinstance(obj, nn.Module):
         hint = " (a state dict: name its architecture and pass the file as weights)" if isinstance(obj, dict) else ""
         raise ModelLoadError(f"{path}: holds a {type(obj).__name__}, not an nn.Module{hint}")

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..jobs import Cancelled, Progress
+from ..messages import first_line
 from .errors import ModelLoadError
 
 CHUNK = 1 << 20
@@ -69,5 +70,5 @@ def load_weights(weights, progress: Progress | None = None) -> dict:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelLoadError(f"{path} is not a valid checkpoint ({str(exc).splitlines()[0]}); delete it and "
+        raise ModelLoadError(f"{path} is not a valid checkpoint ({first_line(exc)}); delete it and "
                              "retry") from None

@@ -14,6 +14,8 @@ import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LUMA_BT601 = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights: grey from R, G, B
+CHANNEL_ORDERS = ("rgb", "bgr")
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,10 @@ class Preprocess:
     """How an RGB image becomes the model's input tensor.
 
     ``resize``: shorter side is scaled to this (``None``: resize straight to ``crop``);
-    ``crop``: the centre crop (square side, or (h, w)); ``mean``/``std`` in [0, 1] units.
+    ``crop``: the centre crop (square side, or (h, w)); ``mean``/``std`` in [0, 1] units, one per
+    model input channel, in the model's channel order. ``channels`` 1: grey by BT.601 luma.
+    ``channel_order`` "bgr": the tensor's channels are reversed. *Pixels* (``pixels_to_input``)
+    are always in display order (RGB, or grey), so images made from them show correctly.
     """
 
     crop: tuple[int, int] = (224, 224)
@@ -30,6 +35,12 @@ class Preprocess:
     std: tuple[float, ...] = IMAGENET_STD
     interpolation: str = "bilinear"
     channels: int = field(default=3)
+    channel_order: str = "rgb"
+
+    def __post_init__(self):
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"channel order must be one of {', '.join(CHANNEL_ORDERS)}, "
+                             f"not {self.channel_order!r}")
 
     @property
     def size(self) -> tuple[int, int]:
@@ -73,21 +84,25 @@ class Preprocess:
         as_img = np.repeat(mask.astype(np.uint8)[..., None] * 255, 3, axis=2)
         return self.display_image(as_img)[..., 0] > 127
 
+    def to_pixels(self, display: np.ndarray) -> torch.Tensor:
+        """An aligned uint8 RGB display image as 1×C×H×W values in [0, 1] (grey for 1 channel)."""
+        x = torch.from_numpy(np.ascontiguousarray(display)).permute(2, 0, 1).float().div_(255.0)
+        if self.channels == 1:
+            x = torch.tensordot(x.new_tensor(LUMA_BT601), x, dims=1).unsqueeze(0)
+        return x.unsqueeze(0)
+
     def to_tensor(self, display: np.ndarray) -> torch.Tensor:
         """Normalise an aligned uint8 display image to a 1×C×H×W float32 tensor."""
-        x = torch.from_numpy(display).permute(2, 0, 1).float().div_(255.0)
-        if self.channels == 1:
-            x = x.mean(0, keepdim=True)
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
-        return ((x - mean) / std).unsqueeze(0).contiguous()
+        return self.pixels_to_input(self.to_pixels(display)).contiguous()
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
         display = self.display_image(rgb)
         return display, self.to_tensor(display)
 
     def pixels_to_input(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Map pixel-space values in [0, 1] (N×C×H×W) to normalised model input."""
+        """Map pixel-space values in [0, 1] (N×C×H×W, display order) to normalised model input."""
+        if self.channel_order == "bgr":
+            pixels = pixels.flip(1)
         mean = pixels.new_tensor(self.mean).view(1, -1, 1, 1)
         std = pixels.new_tensor(self.std).view(1, -1, 1, 1)
         return (pixels - mean) / std
@@ -96,7 +111,8 @@ class Preprocess:
         """Inverse of ``pixels_to_input``."""
         mean = x.new_tensor(self.mean).view(1, -1, 1, 1)
         std = x.new_tensor(self.std).view(1, -1, 1, 1)
-        return x * std + mean
+        pixels = x * std + mean
+        return pixels.flip(1) if self.channel_order == "bgr" else pixels
 
     @classmethod
     def from_torchvision(cls, transforms) -> "Preprocess":
