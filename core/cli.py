@@ -17,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .commands import register_all
+from .commands.common import Parser, UsageError, load, model_arguments, parse_params
 from .images import ImageLoadError, load_image
 from .messages import one_line
 from .evaluate import METRICS
 from .methods import REGISTRY, get_method
-from .models import DEMO_MODELS, ModelLoadError, ModelOutputError, load_model, zoo_names
+from .models import DEMO_MODELS, ModelLoadError, ModelOutputError, zoo_names
 from .capture import LayerError
 from .render import COLORMAPS, overlay, save_png
 from .targets import CLASS_KINDS, UNIT_REDUCTIONS, ClassTarget, parse_unit
@@ -29,26 +31,18 @@ from .targets import CLASS_KINDS, UNIT_REDUCTIONS, ClassTarget, parse_unit
 USER_ERRORS = (ImageLoadError, ModelLoadError, ModelOutputError, LayerError, ValueError, OSError)
 
 
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse prints a usage block by default)
-        raise UsageError(message)
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="saliency-studio", description="Explain image-classification CNNs.",
+def _build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """The parser and the handler of every command."""
+    parser = Parser(prog="saliency-studio", description="Explain image-classification CNNs.",
                      epilog="--debug (anywhere): print the traceback of an error, for bug reports")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
     p = sub.add_parser("methods", help="list attribution methods and their parameters")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("models", help="list loadable models")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("explain", help="explain one image and write an overlay / map / JSON")
-    _model_arguments(p)
+    model_arguments(p)
     p.add_argument("--image", required=True, help="image file")
     p.add_argument("--method", required=True, choices=list(REGISTRY), metavar="METHOD",
                    help="one of: " + ", ".join(REGISTRY))
@@ -67,7 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-input", default=None, help="write the exact 1×C×H×W input tensor (.npy)")
 
     p = sub.add_parser("evaluate", help="score methods on images with faithfulness / localisation metrics")
-    _model_arguments(p)
+    model_arguments(p)
     p.add_argument("--images", required=True, nargs="+", help="image files and/or folders")
     p.add_argument("--annotations", default=None, help="ground truth JSON (the demo ground_truth.json format)")
     p.add_argument("--methods", required=True, help="comma-separated method names")
@@ -79,44 +73,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="rows, per-method summary, win %%, curves")
 
     p = sub.add_parser("scan", help="failure-mode scan of a labelled set: accuracy, confusion, worst mistakes")
-    _model_arguments(p)
+    model_arguments(p)
     p.add_argument("--data", required=True, help="folder with one sub-folder per class, or a CSV of file,label")
     p.add_argument("--json", default=None, help="accuracy, confusion matrix, misclassified images")
     p.add_argument("--csv", default=None, help="misclassified images, most confident first")
-    return parser
-
-
-def _model_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True,
-                   help="demo, demo-biased, a torchvision name, or a TorchScript / pickled model file")
-    p.add_argument("--weights", default=None,
-                   help="zoo weights: DEFAULT (default), an enum name, none, or a state-dict file")
-    p.add_argument("--num-classes", type=int, default=None, help="classes of a state-dict checkpoint")
-    p.add_argument("--labels", default=None, help="class names: .txt (one per line) or .json")
-    p.add_argument("--trust", action="store_true", help="allow unpickling a model file (runs its code)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or mps")
-    p.add_argument("--seed", type=int, default=0, help="seed for random init and stochastic methods")
-    g = p.add_argument_group("model input (override the model card <model file stem>.json next to the file)")
-    g.add_argument("--input-size", default=None, metavar="N|H,W",
-                   help="input size; the image is resized straight to it unless --resize is given")
-    g.add_argument("--resize", default=None, metavar="N", help="resize the shorter side to N, then centre-crop")
-    g.add_argument("--channels", default=None, metavar="1|3", help="input channels (1: BT.601 grey)")
-    g.add_argument("--mean", default=None, metavar="M[,M,M]", help="normalisation mean in [0, 1] units")
-    g.add_argument("--std", default=None, metavar="S[,S,S]", help="normalisation std in [0, 1] units")
-    g.add_argument("--channel-order", default=None, metavar="rgb|bgr", help="channel order of the input tensor")
-
-
-def _load(args):
-    """The bundle the model options describe; its load-time warnings go to stderr, one line each."""
-    from .models import spec_from_options
-
-    weights = args.weights if args.weights is not None else "DEFAULT"
-    inputs = spec_from_options(args.input_size, args.resize, args.channels, args.mean, args.std, args.channel_order)
-    bundle = load_model(args.model, weights, trust=args.trust, labels=args.labels, device=args.device,
-                        seed=args.seed, num_classes=args.num_classes, inputs=inputs)
-    for warning in bundle.warnings:
-        print(f"saliency-studio: warning: {warning}", file=sys.stderr)
-    return bundle
+    handlers = {"methods": _cmd_methods, "models": _cmd_models, "explain": _cmd_explain,
+                "evaluate": _cmd_evaluate, "scan": _cmd_scan}
+    handlers.update(register_all(sub))
+    return parser, handlers
 
 
 def _cmd_methods(args) -> int:
@@ -148,16 +112,6 @@ def _cmd_models(args) -> int:
     return 0
 
 
-def _parse_params(items: list[str]) -> dict[str, str]:
-    params = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--param expects NAME=VALUE, got {item!r}")
-        params[name.strip()] = value.strip()
-    return params
-
-
 def _resolve_target(args, bundle, prediction: int):
     """The unit, the named class, or the predicted class, scored by ``--target-kind``."""
     if args.unit:
@@ -179,10 +133,10 @@ def _cmd_explain(args) -> int:
     from .explain import Explainer
 
     spec = REGISTRY[args.method]
-    params = spec.resolve(_parse_params(args.param))
+    params = spec.resolve(parse_params(args.param))
     started = time.perf_counter()
     image = load_image(args.image)
-    bundle = _load(args)
+    bundle = load(args)
     explainer = Explainer(bundle, image)
     target = _resolve_target(args, bundle, explainer.prediction[0][0])
     result = explainer.explain(args.method, target=target, layer=args.layer, params=params, seed=args.seed)
@@ -225,7 +179,7 @@ def _cmd_evaluate(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     params: dict[str, dict] = {}
-    for name, value in _parse_params(args.param).items():
+    for name, value in parse_params(args.param).items():
         method, dot, pname = name.partition(".")
         if not dot or method not in methods:
             raise UsageError(f"--param for evaluate is METHOD.NAME=VALUE with METHOD in --methods, not {name!r}")
@@ -234,7 +188,7 @@ def _cmd_evaluate(args) -> int:
         get_method(method).resolve(params.get(method))
     images = collect_images(args.images)
     annotations = read_annotations(args.annotations) if args.annotations else None
-    bundle = _load(args)
+    bundle = load(args)
     table = evaluate(bundle, images, methods, metrics, annotations, params, args.threshold, seed=args.seed)
     summary = table.summary()
     columns = list(dict.fromkeys(k for row in summary.values() for k in row))
@@ -255,7 +209,7 @@ def _cmd_evaluate(args) -> int:
 def _cmd_scan(args) -> int:
     from .diagnose.scan import read_labelled, scan
 
-    bundle = _load(args)
+    bundle = load(args)
     result = scan(bundle, read_labelled(args.data, bundle.labels or []))
     print(f"{len(result.files)} images, accuracy {result.accuracy:.1%}")
     used = sorted(set(result.labels.tolist()) | set(result.predictions.tolist()))
@@ -286,12 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     try:
-        args = _build_parser().parse_args(argv)
+        parser, handlers = _build_parser()
+        args = parser.parse_args(argv)
         if args.command is None:
-            raise UsageError("choose a command: methods, models, explain, evaluate, scan (or run the app: "
-                             "saliency-studio gui)")
-        return {"methods": _cmd_methods, "models": _cmd_models, "explain": _cmd_explain,
-                "evaluate": _cmd_evaluate, "scan": _cmd_scan}[args.command](args)
+            raise UsageError(f"choose a command: {', '.join(handlers)} (or run the app: saliency-studio gui)")
+        return handlers[args.command](args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head`

@@ -28,6 +28,7 @@ class ModelInputDialog(QDialog):
     def __init__(self, model_path: str, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Model input")
+        self.setMinimumWidth(440)
         self.input_size = QLineEdit()
         self.input_size.setObjectName("input_size")
         self.input_size.setToolTip("N or H,W: the size of the model input")

@@ -194,7 +194,7 @@ def test_resize_then_crop(gray_model, tmp_path, capsys):
 def test_every_model_command_takes_the_input_options():
     from core.cli import _build_parser
 
-    parser = _build_parser()
+    parser, _ = _build_parser()
     for command in (["explain", "--image", "x", "--method", "saliency"], ["evaluate", "--images", "x", "--methods",
                     "saliency"], ["scan", "--data", "x"]):
         args = parser.parse_args([*command, "--model", "m.pt", *GRAY, "--resize", "36", "--channel-order", "rgb"])
