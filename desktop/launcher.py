@@ -2,19 +2,18 @@
 
 No arguments or ``gui``: the desktop app. ``--self-test [--out DIR]`` (or ``gui --self-test``):
 the offscreen self-test, exit status 0 when it passed. Anything else goes to ``core.cli``.
-Windowed builds have no console: stdout/stderr go to a log file in the user's home folder.
+Windowed builds have no console: stdout/stderr go to console.log in the user's log folder (core.paths).
 """
 
 import multiprocessing
 import sys
-from pathlib import Path
 
 
 def _log_without_console() -> None:
     if sys.stdout is None or sys.stderr is None:
-        folder = Path.home() / ".saliency-studio"
-        folder.mkdir(parents=True, exist_ok=True)
-        log = open(folder / "saliency-studio.log", "a", buffering=1, encoding="utf-8")
+        from core.paths import user_dirs
+
+        log = open(user_dirs().logs / "console.log", "a", buffering=1, encoding="utf-8")
         sys.stdout = sys.stdout or log
         sys.stderr = sys.stderr or log
 

@@ -1,6 +1,8 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Logs, caches and settings of the code under test go to a throw-away folder (core.paths).
+os.environ.setdefault("SALIENCY_STUDIO_HOME", __import__("tempfile").mkdtemp(prefix="saliency-home-"))
 
 from pathlib import Path  # noqa: E402
 
