@@ -21,7 +21,7 @@ from .commands import register_all
 from .commands.common import Parser, UsageError, load, model_arguments, parse_params
 from .images import ImageLoadError, load_image
 from .messages import one_line
-from .evaluate import METRICS
+from .metrics.registry import all_metrics, output_spec
 from .methods import REGISTRY, get_method
 from .models import DEMO_MODELS, ModelLoadError, ModelOutputError, zoo_names
 from .capture import LayerError
@@ -65,10 +65,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict]:
     p.add_argument("--images", required=True, nargs="+", help="image files and/or folders")
     p.add_argument("--annotations", default=None, help="ground truth JSON (the demo ground_truth.json format)")
     p.add_argument("--methods", required=True, help="comma-separated method names")
-    p.add_argument("--metrics", default="deletion,insertion", help="comma-separated: " + ", ".join(METRICS))
+    p.add_argument("--metrics", default="deletion,insertion",
+                   help="comma-separated: " + ", ".join(all_metrics()) + " ('saliency-studio metrics' explains them)")
     p.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE",
-                   help="parameter of one method")
-    p.add_argument("--threshold", type=float, default=0.15, help="localisation threshold (fraction of max)")
+                   help="parameter of one method, or of one metric (METRIC.NAME=VALUE)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="localisation threshold, fraction of the map's maximum (default 0.15, Grad-CAM §4.1)")
     p.add_argument("--csv", default=None, help="table of values per image and method")
     p.add_argument("--json", default=None, help="rows, per-method summary, win %%, curves")
 
@@ -179,20 +181,24 @@ def _cmd_evaluate(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     params: dict[str, dict] = {}
+    metric_params: dict[str, dict] = {}
     for name, value in parse_params(args.param).items():
-        method, dot, pname = name.partition(".")
-        if not dot or method not in methods:
-            raise UsageError(f"--param for evaluate is METHOD.NAME=VALUE with METHOD in --methods, not {name!r}")
-        params.setdefault(method, {})[pname] = value
+        owner, dot, pname = name.partition(".")
+        if not dot or (owner not in methods and owner not in metrics):
+            raise UsageError(f"--param for evaluate is METHOD.NAME=VALUE or METRIC.NAME=VALUE with METHOD in "
+                             f"--methods or METRIC in --metrics, not {name!r}")
+        (params if owner in methods else metric_params).setdefault(owner, {})[pname] = value
     for method in methods:
         get_method(method).resolve(params.get(method))
     images = collect_images(args.images)
     annotations = read_annotations(args.annotations) if args.annotations else None
     bundle = load(args)
-    table = evaluate(bundle, images, methods, metrics, annotations, params, args.threshold, seed=args.seed)
+    table = evaluate(bundle, images, methods, metrics, annotations, params, args.threshold, seed=args.seed,
+                     metric_params=metric_params)
     summary = table.summary()
     columns = list(dict.fromkeys(k for row in summary.values() for k in row))
-    print("method".ljust(24) + "".join(c[:18].rjust(19) for c in columns))
+    arrows = {c: (output_spec(c).arrow if output_spec(c) else "") for c in columns}
+    print("method".ljust(24) + "".join(f"{c[:16]} {arrows[c]}".rjust(19) for c in columns))
     for method, values in summary.items():
         print(method.ljust(24) + "".join(f"{values.get(c, float('nan')):19.4f}" for c in columns))
     for method, share in table.win_percent().items():

@@ -13,15 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .diagnose.adversarial import map_function
 from .explain import Explainer
 from .images import IMAGE_SUFFIXES, load_image
 from .jobs import Progress
 from .metrics import faithfulness as faith
-from .metrics import localization as loc
+from .metrics.registry import MetricInput, get_metric
 
 FAITHFULNESS = ("deletion", "insertion", "aopc_morf", "aopc_lerf", "average_drop")
-LOCALISATION = ("iou", "top1_localization", "pointing_game", "energy_in_box")
-METRICS = FAITHFULNESS + LOCALISATION
 
 
 @dataclass
@@ -103,14 +102,19 @@ def collect_images(items: list[str | Path]) -> list[Path]:
 
 def evaluate(bundle, images: list[Path], methods: list[str], metrics: list[str] = FAITHFULNESS,
              annotations: dict[str, Annotation] | None = None, params: dict[str, dict] | None = None,
-             threshold: float = 0.15, progress: Progress | None = None, seed: int = 0) -> EvaluationTable:
-    """Score each method's map on each image by each metric (for the predicted class).
+             threshold: float | None = None, progress: Progress | None = None, seed: int = 0,
+             metric_params: dict[str, dict] | None = None) -> EvaluationTable:
+    """Score each method's map on each image by each registered metric (for the predicted class).
 
-    ``seed`` drives the stochastic methods and the random order of equally relevant pixels."""
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
-    needs_truth = [m for m in metrics if m in LOCALISATION]
+    ``seed`` drives the stochastic methods and the random order of equally relevant pixels;
+    ``threshold`` (if given) is the localisation threshold of every metric that has one;
+    ``metric_params``: {metric: {param: value}}."""
+    specs = [get_metric(m) for m in metrics]
+    metric_params = {name: dict(values) for name, values in (metric_params or {}).items()}
+    for spec in specs:
+        if threshold is not None and any(p.name == "threshold" for p in spec.params) and spec.family == "localisation":
+            metric_params.setdefault(spec.name, {}).setdefault("threshold", threshold)
+        spec.resolve(metric_params.get(spec.name))  # check the parameters before any work
     table = EvaluationTable()
     progress = progress or Progress()
     progress.set_total(len(images) * len(methods))
@@ -118,49 +122,26 @@ def evaluate(bundle, images: list[Path], methods: list[str], metrics: list[str] 
         rgb = load_image(path)
         explainer = Explainer(bundle, rgb, prefetch=True)
         truth = (annotations or {}).get(path.name)
-        if needs_truth and truth is None:
-            raise ValueError(f"{path.name}: metrics {', '.join(needs_truth)} need an annotation for it")
         h, w = rgb.shape[:2]
         box = bundle.preprocess.map_box(truth.box, h, w) if truth is not None and truth.box else None
         mask = bundle.preprocess.map_mask(truth.mask) if truth is not None and truth.mask is not None else None
         predicted = explainer.prediction[0][0]
         for method in methods:
-            result = explainer.explain(method, params=(params or {}).get(method), seed=seed)
+            method_params = (params or {}).get(method)
+            result = explainer.explain(method, params=method_params, seed=seed)
             row = {"image": path.name, "method": method, "predicted": predicted}
-            for metric in metrics:
-                row.update(_score(metric, bundle, explainer, result.map, box, mask, truth, threshold, table, path,
-                                  seed))
+            inp = MetricInput(bundle, explainer.x, result.map, None, box, mask,
+                              truth.label if truth is not None else None, predicted,
+                              map_function(method, predicted, result.layer, method_params, seed), seed)
+            for spec in specs:
+                missing = spec.missing(inp)
+                if missing:
+                    raise ValueError(f"{path.name}: {missing}" + (" (no annotation for it)" if truth is None else ""))
+                res = spec.run(inp, metric_params.get(spec.name))
+                row.update(spec.values(res))
+                if res.curve is not None:
+                    table.curves.append({"image": path.name, "metric": spec.name, "x": np.asarray(res.curve[0]).tolist(),
+                                         "y": np.asarray(res.curve[1]).tolist()})
             table.rows.append(row)
             progress.step()
     return table
-
-
-def _score(metric, bundle, explainer, attr_map, box, mask, truth, threshold, table, path, seed) -> dict:
-    x = explainer.x
-    if metric in ("deletion", "insertion"):
-        res = faith.deletion_insertion(bundle, x, attr_map, metric, seed=seed)
-    elif metric in ("aopc_morf", "aopc_lerf"):
-        res = faith.region_perturbation(bundle, x, attr_map, metric.split("_")[1], seed=seed)
-    elif metric == "average_drop":
-        res = faith.average_drop(bundle, x, [attr_map])
-        return {"average_drop": res.value, "increase_in_confidence": res.details["increase_in_confidence"]}
-    elif metric in ("iou", "top1_localization"):
-        if box is None:
-            raise ValueError(f"{path.name}: {metric} needs a ground-truth box")
-        res = loc.localization(attr_map, box, threshold, explainer.prediction[0][0], truth.label)
-        return {"iou": res.value, "top1_localization": float(res.details.get("top1_localization", False))}
-    elif metric == "pointing_game":
-        target_mask = mask if mask is not None else (loc.box_mask(attr_map.shape, box) if box else None)
-        if target_mask is None:
-            raise ValueError(f"{path.name}: the pointing game needs a mask or a box")
-        res = loc.pointing_game(attr_map, target_mask)
-    elif metric == "energy_in_box":
-        if box is None:
-            raise ValueError(f"{path.name}: energy in box needs a ground-truth box")
-        res = loc.energy_in_box(attr_map, box)
-    else:  # pragma: no cover - guarded by evaluate()
-        raise ValueError(metric)
-    if res.curve is not None:
-        table.curves.append({"image": path.name, "metric": metric, "x": res.curve[0].tolist(),
-                             "y": res.curve[1].tolist()})
-    return {metric: res.value}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("metrics",)
 
 
 def register_all(sub) -> dict:
