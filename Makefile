@@ -10,11 +10,19 @@ OUT    ?= out
 
 install: $(STAMP)
 
+# Quantus, a test-only peer, requires opencv-python, which clashes with our headless OpenCV:
+# it is installed without dependencies, plus the ones it really imports, pinned.
+QUANTUS := quantus==0.6.0
+QUANTUS_DEPS := pandas==3.1.1 scikit-image==0.26.0 cachetools==8.0.2 scipy==1.17.1 tqdm==4.70.1 matplotlib==3.11.2
+
 # torch/torchvision are pinned first so that nothing else can pull another build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	printf 'torch==2.14.1\ntorchvision==0.29.1\n' > $(VENV)/constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt $(QUANTUS_DEPS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(QUANTUS)
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -25,7 +25,7 @@ from .metrics.registry import all_metrics, output_spec
 from .methods import REGISTRY, get_method
 from .models import DEMO_MODELS, ModelLoadError, ModelOutputError, zoo_names
 from .capture import LayerError
-from .render import COLORMAPS, overlay, save_png
+from .render import COLORMAPS, DEFAULT_CMAP, overlay, save_png
 from .targets import CLASS_KINDS, UNIT_REDUCTIONS, ClassTarget, parse_unit
 
 USER_ERRORS = (ImageLoadError, ModelLoadError, ModelOutputError, LayerError, ValueError, OSError)
@@ -54,7 +54,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict]:
     p.add_argument("--unit-reduce", default="mean", choices=UNIT_REDUCTIONS[:-1], help="unit over space")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter")
     p.add_argument("--out", default=None, help="overlay PNG to write")
-    p.add_argument("--cmap", default="jet", choices=list(COLORMAPS))
+    p.add_argument("--cmap", default=DEFAULT_CMAP, choices=list(COLORMAPS))
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
     p.add_argument("--json", default=None, help="write predictions, target, parameters, timings")
     p.add_argument("--save-map", default=None, help="write the raw H×W float32 map (.npy)")
@@ -86,18 +86,21 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 
 def _cmd_methods(args) -> int:
-    if args.json:
-        print(json.dumps([{"name": s.name, "label": s.label, "family": s.family, "citation": s.citation,
-                           "needs_layer": s.needs_layer,
-                           "params": [{**vars(p), "choices": list(p.choices)} for p in s.params]}
-                          for s in REGISTRY.values()], indent=2))
+    if args.json:  # passes: network passes at the defaults for a 224×224 input
+        print(json.dumps([s.to_dict() for s in REGISTRY.values()], indent=2))
         return 0
     for spec in REGISTRY.values():
-        print(f"{spec.name}  [{spec.family}{', needs a layer' if spec.needs_layer else ''}]  {spec.label}")
-        print(f"    {spec.summary}")
+        n = spec.passes()
+        facts = [spec.family, f"{spec.cost}, ~{n} pass{'es' * (n != 1)} at 224×224"]
+        facts += ["needs a layer"] * spec.needs_layer + ["makes an image"] * (spec.output == "image")
+        print(f"{spec.name}  [{', '.join(facts)}]  {spec.label}")
+        print(f"    {spec.description}")
+        print(f"    formula: {spec.summary}")
         print(f"    {spec.citation}")
         for param in spec.params:
-            print(f"    --param {param.describe()}")
+            when = param.relevance_text()
+            print(f"    --param {param.describe()}" + (" [advanced]" if param.advanced else "")
+                  + (f" ({when})" if when else ""))
     return 0
 
 
@@ -156,7 +159,7 @@ def _cmd_explain(args) -> int:
     if "warning" in result.info:
         print(f"warning: {result.info['warning']}", file=sys.stderr)
     if args.out:
-        if spec.family == "synthesis":  # activation maximisation: the synthesised image itself
+        if spec.output == "image":  # activation maximisation: the synthesised image itself
             print(f"synthesised image written to {save_png(args.out, result.extras['image'])}")
         else:
             print(f"overlay written to {save_png(args.out, overlay(result.image, result.map, args.alpha, args.cmap))}")
@@ -203,6 +206,7 @@ def _cmd_evaluate(args) -> int:
         print(method.ljust(24) + "".join(f"{values.get(c, float('nan')):19.4f}" for c in columns))
     for method, share in table.win_percent().items():
         print(f"win % (lowest average drop): {method} {share:.1f}")
+    _print_disagreement(table)
     if args.csv:
         table.write_csv(args.csv)
         print(f"table written to {args.csv}")
@@ -210,6 +214,22 @@ def _cmd_evaluate(args) -> int:
         table.write_json(args.json)
         print(f"results written to {args.json}")
     return 0
+
+
+def _print_disagreement(table) -> None:
+    """Each method's rank under each metric (1 = best) and how far the metrics agree."""
+    ranks, agreement = table.ranks(), table.agreement()
+    if len(ranks) < 2 or len(table.summary()) < 2:
+        return
+    methods = list(table.summary())
+    print("rank by metric (1 = best):")
+    print("metric".ljust(24) + "".join(m[:14].rjust(15) for m in methods))
+    for metric, row in ranks.items():
+        print(metric.ljust(24) + "".join(f"{row.get(m, float('nan')):15.1f}" for m in methods))
+    pairs = [(a, b, agreement[a][b]) for i, a in enumerate(ranks) for b in list(ranks)[i + 1:]]
+    shown = [f"{a}~{b} {v:+.2f}" for a, b, v in pairs if v == v]
+    if shown:
+        print("rank agreement between metrics (Spearman; negative = they disagree): " + ", ".join(shown))
 
 
 def _cmd_scan(args) -> int:

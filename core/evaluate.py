@@ -18,6 +18,7 @@ from .explain import Explainer
 from .images import IMAGE_SUFFIXES, load_image
 from .jobs import Progress
 from .metrics import faithfulness as faith
+from .metrics.disagreement import method_ranks, rank_agreement
 from .metrics.registry import MetricInput, get_metric
 
 FAITHFULNESS = ("deletion", "insertion", "aopc_morf", "aopc_lerf", "average_drop")
@@ -60,9 +61,22 @@ class EvaluationTable:
             writer.writeheader()
             writer.writerows(self.rows)
 
+    def ranks(self) -> dict[str, dict[str, float]]:
+        """{metric: {method: rank}} of the per-method means (1 = best, by each metric's direction)."""
+        return method_ranks(self.summary())
+
+    def agreement(self) -> dict[str, dict[str, float]]:
+        """Spearman correlation between the method rankings of every two metrics."""
+        return rank_agreement(self.ranks())
+
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"rows": self.rows, "summary": self.summary(),
-                                          "win_percent": self.win_percent(), "curves": self.curves}, indent=1))
+        data = {"rows": self.rows, "summary": self.summary(), "win_percent": self.win_percent(),
+                "ranks": self.ranks(), "rank_agreement": self.agreement(), "curves": self.curves}
+        Path(path).write_text(json.dumps(data, indent=1, default=_json_number))
+
+
+def _json_number(value):
+    return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
 def read_annotations(path: str | Path) -> dict[str, Annotation]:
@@ -132,7 +146,9 @@ def evaluate(bundle, images: list[Path], methods: list[str], metrics: list[str] 
             row = {"image": path.name, "method": method, "predicted": predicted}
             inp = MetricInput(bundle, explainer.x, result.map, None, box, mask,
                               truth.label if truth is not None else None, predicted,
-                              map_function(method, predicted, result.layer, method_params, seed), seed)
+                              map_function(method, predicted, result.layer, method_params, seed), seed,
+                              original_mask=truth.mask if truth is not None else None,
+                              geometry=bundle.preprocess.geometry(h, w))
             for spec in specs:
                 missing = spec.missing(inp)
                 if missing:

@@ -162,7 +162,7 @@ class Explainer:
         if not np.isfinite(attr_map).all():
             out.info["warning"] = "the map has NaN/inf values (replaced by 0); the model may be unstable"
             attr_map = np.nan_to_num(attr_map, nan=0.0, posinf=0.0, neginf=0.0)
-        elif not attr_map.any() and spec.family != "synthesis":
+        elif not attr_map.any() and spec.output != "image":
             out.info["warning"] = (f"the map is zero everywhere: no evidence for {target.describe()} reaches "
                                    + (f"layer {ctx.layer}" if ctx.layer else "the input") +
                                    " (an inactive unit, a saturated score, or ReLU on an all-negative map)")

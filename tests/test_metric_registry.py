@@ -101,3 +101,31 @@ def test_sanity_known_answer_and_cache(tmp_path, capsys):
         bundle.net.fc.bias.add_(1.0)  # new weights: a new check, not the cached verdict
     assert weights_digest(bundle.net) != digest
     assert method_sanity(bundle, ["gradcam"], [DEMO / "clean_star.png"])["gradcam"]["cached"] is False
+
+
+def test_disagreement_ranks_and_agreement():
+    from core.metrics.disagreement import method_ranks, rank_agreement
+
+    scores = {"a": {"deletion": 0.1, "insertion": 0.9, "average_drop": 50.0},
+              "b": {"deletion": 0.2, "insertion": 0.8, "average_drop": 10.0},
+              "c": {"deletion": 0.3, "insertion": 0.7, "average_drop": 30.0}}
+    ranks = method_ranks(scores)
+    assert ranks["deletion"] == {"a": 1.0, "b": 2.0, "c": 3.0}  # lower is better
+    assert ranks["insertion"] == {"a": 1.0, "b": 2.0, "c": 3.0}  # higher is better
+    assert ranks["average_drop"] == {"a": 3.0, "b": 1.0, "c": 2.0}
+    agree = rank_agreement(ranks)
+    assert agree["deletion"]["insertion"] == pytest.approx(1.0)
+    assert agree["deletion"]["average_drop"] == pytest.approx(-0.5)
+    tied = method_ranks({"a": {"iou": 0.5}, "b": {"iou": 0.5}, "c": {"iou": 0.1}})
+    assert tied["iou"] == {"a": 1.5, "b": 1.5, "c": 3.0}
+
+
+def test_evaluate_cli_prints_ranks(tmp_path, capsys):
+    js = tmp_path / "e.json"
+    assert main(["evaluate", "--model", "demo", "--images", str(DEMO / "clean_star.png"), "--methods",
+                 "gradcam,saliency,layercam", "--metrics", "deletion,insertion,sparseness", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "rank by metric" in out and "rank agreement" in out
+    data = json.loads(js.read_text())
+    assert set(data["ranks"]["deletion"]) == {"gradcam", "saliency", "layercam"}
+    assert data["rank_agreement"]["deletion"]["deletion"] == 1.0

@@ -222,3 +222,22 @@ def test_robustness_cancel(toy):
     with pytest.raises(Cancelled):
         stability(bundle, x, lambda b, xx: ideal.numpy(), progress=progress)
     assert progress.done == 1
+
+
+def test_pointing_game_in_the_original_image():
+    """TorchRay's protocol: the maximum mapped back to the original image, 15 original pixels."""
+    from core.models import Preprocess
+
+    pre = Preprocess(crop=(100, 100), resize=100)  # 200×400 → 100×200, 50 columns cropped on the left
+    assert pre.geometry(200, 400) == (0.5, 0.5, 50, 0)
+    original = np.zeros((200, 400), bool)
+    original[100:120, 200:240] = True  # in the input crop: x 50..70, y 50..60
+    m = np.zeros((100, 100))
+    m[55, 40] = 1.0  # 10 crop px left of the object = 19 original px (x 181)
+    res = pointing_game(m, original, 15.0, pre.geometry(200, 400))
+    assert res.value == 0.0 and res.details["space"] == "original image"
+    assert res.details["point_in_mask_coordinates"] == [181, 111] and res.details["distance"] == pytest.approx(19)
+    inside_crop = pointing_game(m, pre.map_mask(original), 15.0)  # the same point, measured in the crop
+    assert inside_crop.value == 1.0 and inside_crop.details["space"] == "model input"
+    m[55, 40], m[55, 45] = 0.0, 1.0  # x 191 in the original: 9 px away, a hit in both
+    assert pointing_game(m, original, 15.0, pre.geometry(200, 400)).value == 1.0

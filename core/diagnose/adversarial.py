@@ -16,7 +16,9 @@ import torch.nn.functional as F
 
 from ..explain import Explainer, Explanation
 from ..jobs import Progress, ensure_progress
+from ..methods import get_method
 from ..metrics.robustness import spearman, ssim, topk_intersection
+from ..render import grid, overlay
 from ..targets import ClassTarget, Target
 
 NORMS = ("linf", "l2")
@@ -208,3 +210,68 @@ def epsilon_sweep(bundle, x: torch.Tensor, epsilons, map_fn="gradcam", progress:
                      "method": name, **explanation_shift(base, to_map(map_fn(bundle, res.x)))})
         progress.step()
     return rows
+
+
+def epsilon_from_255(eps_255: float, norm: str, x: torch.Tensor) -> float:
+    """ε in /255 units → the attack's ε in pixel units for input ``x``: the per-pixel bound for
+    L∞; for L2 ``eps_255`` is the RMS size per pixel value, scaled to a whole-image norm by
+    √(C·H·W) so that one number means about the same for any input size."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}")
+    if not eps_255 >= 0:
+        raise ValueError(f"epsilon must be ≥ 0 (in /255 units), got {eps_255}")
+    eps = float(eps_255) / 255
+    if norm == "l2":  # RMS per pixel → whole-image L2 norm
+        eps *= float(np.sqrt(x[0].numel()))
+    return eps
+
+
+def attack_and_explain(bundle, clean: torch.Tensor | Explainer, epsilon: float, attack_method: str = "pgd",
+                       norm: str = "linf", steps: int = 10, goal: int | None = None, method: str = "gradcam",
+                       target: Target | int | None = None, layer: str | None = None,
+                       params: dict[str, Any] | None = None, seed: int = 0,
+                       progress: Progress | None = None) -> AttackExplanation:
+    """``attack`` (``goal``: the class of a targeted attack) then ``explain_attack`` with ``method``
+    for ``target`` (default: the clean prediction): the desktop's attack view and the CLI's
+    ``attack`` command. ``epsilon`` is in pixel units (see ``epsilon_from_255``)."""
+    if get_method(method).output == "image":
+        raise ValueError(f"{method} synthesises an image; it has no map of the attacked input")
+    x = clean.x if isinstance(clean, Explainer) else clean
+    res = attack(bundle, x, epsilon, attack_method, norm, steps, target=goal, seed=seed, progress=progress)
+    return explain_attack(bundle, clean, res, method, target, layer, params, seed=seed)
+
+
+def _grid_scale(image: np.ndarray) -> int:
+    return 1 if image.shape[0] > 160 else 2
+
+
+def attack_grid(bundle, shown: AttackExplanation, alpha: float = 0.5, cmap: str | None = None) -> np.ndarray:
+    """Three captioned panels: the clean overlay, the attacked overlay, the amplified perturbation
+    (``cmap``: a ``core.render`` colormap, default its default)."""
+    res, after = shown.result, shown.adversarial.prediction[0]
+    style = {"cmap": cmap} if cmap else {}
+    panels = [(f"clean: {bundle.label(res.before[0])} {res.before[1]:.0%}",
+               overlay(shown.clean.image, shown.clean.map, alpha, **style)),
+              (f"attacked: {after[1]} {after[2]:.0%}", overlay(shown.adversarial.image, shown.adversarial.map, alpha,
+                                                              **style)),
+              ("perturbation (amplified)", amplified(res.delta))]
+    return grid(panels, cols=3, scale=_grid_scale(shown.clean.image))
+
+
+def attack_summary(bundle, shown: AttackExplanation) -> dict[str, Any]:
+    """What the attack view reports, JSON-ready: both predictions, success, achieved ‖δ‖ in /255
+    (``norm_255``, in the attack's norm; ``rms_255``, per pixel value, comparable with an L2 ε), the
+    probability after the attack of the attacked class (untargeted) or of the goal (targeted), the
+    explained class and the explanation shift."""
+    res = shown.result
+
+    def cls(index: int, probability: float) -> dict[str, Any]:
+        return {"index": int(index), "label": bundle.label(int(index)), "probability": float(probability)}
+
+    target = shown.clean.target
+    return {"clean": cls(*res.before), "attacked": cls(*res.after), "success": res.success,
+            "class_probability_after": res.label_prob_after, "norm_255": res.norm * 255,
+            "rms_255": float(np.sqrt(np.mean(np.square(res.delta, dtype=np.float64)))) * 255,
+            "method": shown.method, "layer": shown.clean.layer, "params": shown.clean.params,
+            "explained": {"index": getattr(target, "index", None), "label": shown.clean.target_label},
+            "shift": {k: float(v) for k, v in shown.shift.items()}}

@@ -1,6 +1,8 @@
 """Attribution methods. Importing this package registers every method family."""
 
 from . import cam, gradients, maximize, perturbation  # noqa: F401  (registers)
-from .registry import REGISTRY, MethodContext, MethodOutput, MethodSpec, Param, get_method
+from .registry import (COST_CLASSES, OUTPUT_KINDS, REGISTRY, MethodContext, MethodOutput, MethodSpec, Param,
+                       estimate_seconds, format_seconds, get_method)
 
-__all__ = ["REGISTRY", "MethodContext", "MethodOutput", "MethodSpec", "Param", "get_method"]
+__all__ = ["COST_CLASSES", "OUTPUT_KINDS", "REGISTRY", "MethodContext", "MethodOutput", "MethodSpec", "Param",
+           "estimate_seconds", "format_seconds", "get_method"]

@@ -89,13 +89,18 @@ def weighted_sum(weights: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return (weights * a).sum(0)
 
 
-_RELU = Param("relu", "bool", True, "ReLU on the map: keep only positive evidence (the papers' choice)")
+_RELU = Param("relu", "bool", True, "ReLU on the map: keep only positive evidence (the papers' choice)",
+              label="Positive evidence only", advanced=True)
 _ALPHA_NORM = Param("alpha_norm", "bool", True,
-                    "normalise α over positions as the authors' code (False: pytorch-grad-cam's variant)")
+                    "normalise α over positions as the authors' code (False: pytorch-grad-cam's variant)",
+                    label="Normalise α (authors' code)", advanced=True)
 
 
 @register("gradcam", label="Grad-CAM", family="cam", needs_layer=True,
-          citation="Selvaraju et al. 2017, Grad-CAM, eqs. 1-2", params=(_RELU,))
+          citation="Selvaraju et al. 2017, Grad-CAM, eqs. 1-2", cost="instant",
+          description="Which regions of the image made the network decide this class, at the resolution of "
+                      "the chosen layer.",
+          params=(_RELU,))
 def gradcam(ctx: MethodContext, relu: bool) -> MethodOutput:
     """Channels weighted by their spatially averaged gradient: ReLU(Σ_k mean(∂y/∂A_k) A_k)."""
     a, g = layer_maps(ctx)
@@ -103,7 +108,10 @@ def gradcam(ctx: MethodContext, relu: bool) -> MethodOutput:
 
 
 @register("gradcam_counterfactual", label="Grad-CAM counterfactual", family="cam", needs_layer=True,
-          citation="Selvaraju et al. 2017, Grad-CAM, §5 (negated gradients)", params=(_RELU,))
+          citation="Selvaraju et al. 2017, Grad-CAM, §5 (negated gradients)", cost="instant",
+          description="Which regions argue against this class: hiding them would make the network more sure "
+                      "of it.",
+          params=(_RELU,))
 def gradcam_counterfactual(ctx: MethodContext, relu: bool) -> MethodOutput:
     """Regions whose removal would raise the score: Grad-CAM with negated gradients."""
     a, g = layer_maps(ctx)
@@ -129,6 +137,9 @@ def gradcam_pp_weights(a: torch.Tensor, g: torch.Tensor, alpha_norm: bool = True
 
 @register("gradcam_pp", label="Grad-CAM++", family="cam", needs_layer=True,
           citation="Chattopadhay et al. 2018, Grad-CAM++, eq. 19 (authors' code: exp cancelled, α normalised)",
+          cost="instant",
+          description="Like Grad-CAM, but better at covering the whole object, or several objects of the "
+                      "class at once.",
           params=(_RELU, _ALPHA_NORM))
 def gradcam_pp(ctx: MethodContext, relu: bool, alpha_norm: bool) -> MethodOutput:
     """Channels weighted by positive gradients with pixel-wise α from higher-order terms."""
@@ -137,7 +148,10 @@ def gradcam_pp(ctx: MethodContext, relu: bool, alpha_norm: bool) -> MethodOutput
 
 
 @register("xgradcam", label="XGrad-CAM", family="cam", needs_layer=True,
-          citation="Fu et al. 2020, Axiom-based Grad-CAM, eq. 14", params=(_RELU,))
+          citation="Fu et al. 2020, Axiom-based Grad-CAM, eq. 14", cost="instant",
+          description="A Grad-CAM variant that weighs each feature by how strongly it is present; usually "
+                      "close to Grad-CAM.",
+          params=(_RELU,))
 def xgradcam(ctx: MethodContext, relu: bool) -> MethodOutput:
     """Channels weighted by Σ_ij (A_ij / Σ A) · g_ij."""
     a, g = layer_maps(ctx)
@@ -146,7 +160,10 @@ def xgradcam(ctx: MethodContext, relu: bool) -> MethodOutput:
 
 
 @register("layercam", label="Layer-CAM", family="cam", needs_layer=True,
-          citation="Jiang et al. 2021, LayerCAM, eqs. 5-6", params=(_RELU,))
+          citation="Jiang et al. 2021, LayerCAM, eqs. 5-6", cost="instant",
+          description="Like Grad-CAM but judging every location separately, so early, detailed layers give "
+                      "useful maps too.",
+          params=(_RELU,))
 def layercam(ctx: MethodContext, relu: bool) -> MethodOutput:
     """Per-location weights: ReLU(Σ_k ReLU(g_k) ⊙ A_k); works at shallow layers too."""
     a, g = layer_maps(ctx)
@@ -172,8 +189,11 @@ def principal_projection(a: torch.Tensor, center: bool = True) -> torch.Tensor:
 
 
 @register("eigencam", label="Eigen-CAM", family="cam", needs_layer=True,
-          citation="Muhammad & Yeasin 2020, Eigen-CAM, §3 (first principal component)",
-          params=(_RELU, Param("center", "bool", True, "centre the activations before the SVD (PCA)")))
+          citation="Muhammad & Yeasin 2020, Eigen-CAM, §3 (first principal component)", cost="instant",
+          description="The strongest pattern the chosen layer sees in the image, whatever the class (the "
+                      "chosen class is ignored).",
+          params=(_RELU, Param("center", "bool", True, "centre the activations before the SVD (PCA)",
+                               label="Centre the activations", advanced=True)))
 def eigencam(ctx: MethodContext, relu: bool, center: bool) -> MethodOutput:
     """Class-agnostic: the activations projected on their first principal component."""
     a, _ = layer_maps(ctx, need_grad=False)
@@ -191,7 +211,11 @@ def cam_weights(net: nn.Module, channels: int) -> torch.Tensor:
 
 @register("cam", label="CAM", family="cam", needs_layer=True,
           citation="Zhou et al. 2016, Learning Deep Features for Discriminative Localization, eq. 2",
-          params=(Param("relu", "bool", False, "ReLU on the map (the paper keeps the signed sum)"),))
+          cost="instant",
+          description="Which regions raised this class's score, read straight from the network's last layer; "
+                      "only for networks that end in average pooling and one linear layer.",
+          params=(Param("relu", "bool", False, "ReLU on the map (the paper keeps the signed sum)",
+                        label="Positive evidence only", advanced=True),))
 def cam(ctx: MethodContext, relu: bool) -> MethodOutput:
     """Σ_k w_k^c A_k with w^c the final linear weights of the class (GAP + linear models)."""
     if not hasattr(ctx.target, "index"):
@@ -209,11 +233,15 @@ def cam(ctx: MethodContext, relu: bool) -> MethodOutput:
 
 @register("guided_gradcam", label="Guided Grad-CAM", family="cam", needs_layer=True,
           citation="Selvaraju et al. 2017, Grad-CAM, §3 (guided backprop × upsampled Grad-CAM)",
+          cost="instant", passes=2,
+          description="Fine pixel detail (guided backpropagation) kept only inside the regions Grad-CAM finds "
+                      "for this class.",
           params=(Param("interpolation", "choice", "bilinear", "upsampling of Grad-CAM (Captum's default: nearest)",
-                        choices=("bilinear", "nearest")),
-                  Param("relu_scope", "choice", "all", "which ReLUs guided backprop modifies", choices=SCOPES),
-                  Param("reduce", "choice", "max_abs", "how the channels collapse into one map",
-                        choices=REDUCTIONS)))
+                        choices=("bilinear", "nearest"), label="Upsampling", advanced=True),
+                  Param("relu_scope", "choice", "all", "which ReLUs guided backprop modifies", choices=SCOPES,
+                        label="Which ReLUs are modified", advanced=True),
+                  Param("reduce", "choice", "max_abs", "how the colour channels collapse into one map",
+                        choices=REDUCTIONS, label="Combine colour channels by", advanced=True)))
 def guided_gradcam(ctx: MethodContext, interpolation: str, relu_scope: str, reduce: str) -> MethodOutput:
     """Pixel-precise and class-discriminative: guided backprop ⊙ upsampled Grad-CAM."""
     a, g = layer_maps(ctx)
@@ -227,12 +255,15 @@ def guided_gradcam(ctx: MethodContext, interpolation: str, relu_scope: str, redu
 
 @register("scorecam", label="Score-CAM", family="cam", needs_layer=True,
           citation="Wang et al. 2020, Score-CAM, eqs. 5-8 (softmax score of the class)",
+          cost="minutes", passes=lambda v, hw, channels: channels + 1,  # capture + one forward per channel
+          description="Which regions matter, found without gradients by showing the network the image seen "
+                      "through each of the layer's feature maps and scoring the class.",
           params=(_RELU,
                   Param("variant", "choice", "paper", "'paper': softmax probability of the class for each masked "
                         "input; 'pytorch-grad-cam': softmax over channels of the logits, align_corners upsampling",
-                        choices=("paper", "pytorch-grad-cam")),
+                        choices=("paper", "pytorch-grad-cam"), label="Variant", advanced=True),
                   Param("batch_size", "int", 0, "masked inputs per forward (0: chosen for the device)", min=0,
-                        max=4096)))
+                        max=4096, label="Images per batch (0: automatic)", advanced=True)))
 def scorecam(ctx: MethodContext, relu: bool, variant: str, batch_size: int) -> MethodOutput:
     """Channels weighted by the score of the input masked by each normalised, upsampled channel."""
     a, _ = layer_maps(ctx, need_grad=False)

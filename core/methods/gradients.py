@@ -40,18 +40,20 @@ def reduce_channels(attr: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def _reduce_param(default: str) -> Param:
-    return Param("reduce", "choice", default, "how the channels collapse into one map", choices=REDUCTIONS)
+    return Param("reduce", "choice", default, "how the colour channels collapse into one map", choices=REDUCTIONS,
+                 label="Combine colour channels by", advanced=True)
 
 
 def _batch_param() -> Param:
     return Param("batch_size", "int", 0, "inputs per forward/backward pass (0: chosen for the device)",
-                 min=0, max=4096)
+                 min=0, max=4096, label="Images per batch (0: automatic)", advanced=True)
 
 
-def _scope_param() -> Param:
+def _scope_param(relevant_when=()) -> Param:
     return Param("relu_scope", "choice", "all",
                  "'all': every ReLU, functional calls included (the paper's rule); 'modules': "
-                 "nn.ReLU modules only (as Captum)", choices=SCOPES)
+                 "nn.ReLU modules only (as Captum)", choices=SCOPES, label="Which ReLUs are modified",
+                 advanced=True, relevant_when=relevant_when)
 
 
 def batch_gradients(bundle, xs: torch.Tensor, target, *, rule: str | None = None, scope: str = "all",
@@ -90,7 +92,11 @@ def _gradient_output(attr: torch.Tensor, reduce: str, info: dict | None = None) 
 
 @register("saliency", label="Saliency (vanilla gradient)", family="gradient",
           citation="Simonyan, Vedaldi & Zisserman 2014, Deep Inside Convolutional Networks, §3.1",
-          params=(Param("abs", "bool", True, "absolute value of the gradient (the paper's map)"),
+          description="Which pixels would change the network's score for this class most if they changed "
+                      "slightly.",
+          cost="instant",
+          params=(Param("abs", "bool", True, "absolute value of the gradient (the paper's map)",
+                        label="Ignore the sign", advanced=True),
                   _reduce_param("max_abs")))
 def saliency(ctx: MethodContext, abs: bool, reduce: str) -> MethodOutput:
     """Gradient of the target score w.r.t. the input; map = max over channels of |∂S/∂x|."""
@@ -101,6 +107,9 @@ def saliency(ctx: MethodContext, abs: bool, reduce: str) -> MethodOutput:
 
 @register("input_x_gradient", label="Input × gradient", family="gradient",
           citation="Shrikumar et al. 2016, Not Just a Black Box (gradient × input)",
+          description="Which pixels push the score for this class up or down, weighing each pixel's "
+                      "sensitivity by its own value.",
+          cost="instant",
           params=(_reduce_param("sum"),))
 def input_x_gradient(ctx: MethodContext, reduce: str) -> MethodOutput:
     """Input times its gradient, per channel; map = sum over channels."""
@@ -119,6 +128,9 @@ def _relu_rule_method(ctx: MethodContext, rule: str, relu_scope: str, reduce: st
 
 @register("deconvnet", label="Deconvnet", family="gradient",
           citation="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks, §2.1",
+          description="The image patterns the network responds to, traced back to the pixels; sharp, but "
+                      "nearly the same whichever class is chosen.",
+          cost="instant",
           params=(_scope_param(), _reduce_param("max_abs")))
 def deconvnet(ctx: MethodContext, relu_scope: str, reduce: str) -> MethodOutput:
     """Backward pass where each ReLU passes only positive gradient, ignoring the forward gate."""
@@ -127,6 +139,9 @@ def deconvnet(ctx: MethodContext, relu_scope: str, reduce: str) -> MethodOutput:
 
 @register("guided_backprop", label="Guided backpropagation", family="gradient",
           citation="Springenberg et al. 2015, Striving for Simplicity, §3.4 and Fig. 1",
+          description="Sharp outlines of the edges and textures that excite the network, traced back to the "
+                      "pixels; they depend little on the chosen class.",
+          cost="instant",
           params=(_scope_param(), _reduce_param("max_abs")))
 def guided_backprop(ctx: MethodContext, relu_scope: str, reduce: str) -> MethodOutput:
     """Backward pass where each ReLU passes gradient only where both it and the input are positive."""
@@ -138,13 +153,21 @@ SMOOTHABLE = ("saliency", "input_x_gradient", "guided_backprop", "deconvnet")
 
 @register("smoothgrad", label="SmoothGrad", family="gradient",
           citation="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise, eq. 3",
-          params=(Param("base", "choice", "saliency", "gradient method to smooth", choices=SMOOTHABLE),
-                  Param("samples", "int", 50, "noisy copies averaged (n)", min=1, max=10000),
+          description="A pixel map averaged over many slightly noisy copies of the image, so the speckle of "
+                      "a single gradient map fades out.",
+          cost="seconds", passes=lambda v, hw, ch: v["samples"],
+          params=(Param("base", "choice", "saliency", "gradient method to smooth", choices=SMOOTHABLE,
+                        label="Method to smooth"),
+                  Param("samples", "int", 50, "noisy copies averaged (n)", min=1, max=10000,
+                        label="Noisy copies"),
                   Param("noise", "float", 0.15, "noise σ as a fraction of the input range "
-                        "(σ / (x_max − x_min))", min=0.0, max=10.0),
-                  Param("squared", "bool", False, "average squared attributions (SmoothGrad-SQ)"),
-                  Param("abs", "bool", True, "absolute gradient for the saliency base"),
-                  _scope_param(), _reduce_param("max_abs"), _batch_param()))
+                        "(σ / (x_max − x_min))", min=0.0, max=10.0, label="Noise level"),
+                  Param("squared", "bool", False, "average squared attributions (SmoothGrad-SQ)",
+                        label="Square before averaging", advanced=True),
+                  Param("abs", "bool", True, "absolute gradient for the saliency base", label="Ignore the sign",
+                        advanced=True, relevant_when={"base": "saliency"}),
+                  _scope_param({"base": ("guided_backprop", "deconvnet")}), _reduce_param("max_abs"),
+                  _batch_param()))
 def smoothgrad(ctx: MethodContext, base: str, samples: int, noise: float, squared: bool, abs: bool,
                relu_scope: str, reduce: str, batch_size: int) -> MethodOutput:
     """Average of a gradient method's attributions over Gaussian-noised copies of the input."""
@@ -203,13 +226,29 @@ def quadrature_rule(n: int, method: str) -> tuple[np.ndarray, np.ndarray]:
     return (np.arange(n) + offset) / n, np.full(n, 1.0 / n)
 
 
+def _ig_passes(values: dict, hw, channels) -> int:
+    """One pass per step, plus a forward for each path end the rule does not evaluate."""
+    steps, rule = values["steps"], values["quadrature"]
+    if rule == "riemann_trapezoid" and steps < 2:
+        return steps + 2  # the method refuses these values; any estimate will do
+    nodes, _ = quadrature_rule(steps, rule)
+    return steps + sum(end not in (nodes[0], nodes[-1]) for end in (0.0, 1.0))
+
+
 @register("integrated_gradients", label="Integrated gradients", family="gradient",
           citation="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks, eqs. 1 and 3",
-          params=(Param("baseline", "choice", "black", "reference input x′", choices=BASELINES),
-                  Param("steps", "int", 50, "points on the straight path (m)", min=1, max=4096),
+          description="How much each pixel adds to the class score compared with a plain reference image, "
+                      "found by fading the image in from that reference step by step.",
+          cost="seconds", passes=_ig_passes,
+          params=(Param("baseline", "choice", "black", "reference input x′ the image is compared with",
+                        choices=BASELINES, label="Reference image"),
+                  Param("steps", "int", 50, "points on the straight path (m)", min=1, max=4096,
+                        label="Steps along the path"),
                   Param("quadrature", "choice", "gausslegendre", "rule for the path integral "
-                        "(riemann_right is the paper's eq. 3)", choices=QUADRATURES),
-                  Param("blur_sigma", "float", 10.0, "σ in pixels of the blurred baseline", min=0.1, max=500),
+                        "(riemann_right is the paper's eq. 3)", choices=QUADRATURES, label="Integration rule",
+                        advanced=True),
+                  Param("blur_sigma", "float", 10.0, "σ in pixels of the blurred baseline", min=0.1, max=500,
+                        label="Blur of the reference (px)", relevant_when={"baseline": "blur"}),
                   _reduce_param("sum"), _batch_param()))
 def integrated_gradients(ctx: MethodContext, baseline: str, steps: int, quadrature: str, blur_sigma: float,
                          reduce: str, batch_size: int) -> MethodOutput:

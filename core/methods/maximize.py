@@ -48,24 +48,42 @@ def _tv(p: torch.Tensor) -> torch.Tensor:
     return (p[..., 1:, :] - p[..., :-1, :]).abs().mean() + (p[..., :, 1:] - p[..., :, :-1]).abs().mean()
 
 
+_PIXELS = {"fourier": False}  # the pixel-space regularisers (Yosinski et al.) do not apply to Fourier images
+
+
 @register("activation_maximization", label="Activation maximisation", family="synthesis",
           citation="Simonyan et al. 2014 §2; Yosinski et al. 2015 §3; Olah et al. 2017 (Fourier parameterisation)",
-          params=(Param("steps", "int", 200, "gradient-ascent steps", min=1, max=10000),
-                  Param("lr", "float", 0.05, "step size in pixel units", min=1e-5, max=10.0),
+          description="An image made up from scratch to show what the network looks for in this class (or "
+                      "unit).",
+          cost="seconds", output="image", passes=lambda v, hw, ch: v["steps"] + 1,
+          params=(Param("steps", "int", 200, "gradient-ascent steps", min=1, max=10000, label="Optimisation steps"),
+                  Param("lr", "float", 0.05, "step size in pixel units", min=1e-5, max=10.0, label="Step size",
+                        advanced=True),
                   Param("optimizer", "choice", "gradient", "'gradient': ascent along the gradient scaled to "
                         "mean |step| = lr (Simonyan/Yosinski); 'adam': Adam (Olah et al.)",
-                        choices=("gradient", "adam")),
-                  Param("start", "choice", "noise", "starting image", choices=STARTS),
-                  Param("l2", "float", 1e-3, "L2 decay of the pixel deviation from grey per step", min=0, max=1),
-                  Param("jitter", "int", 4, "random shift per step (px)", min=0, max=64),
-                  Param("blur_every", "int", 4, "Gaussian blur every k steps (0: never)", min=0, max=1000),
-                  Param("blur_sigma", "float", 0.5, "σ of that blur (px)", min=0.0, max=10.0),
-                  Param("clip_norm", "float", 0.0, "zero the pixels below this percentile of norm", min=0, max=100),
+                        choices=("gradient", "adam"), label="Optimiser", advanced=True),
+                  Param("start", "choice", "noise", "starting image", choices=STARTS, label="Start from",
+                        relevant_when=_PIXELS),
+                  Param("l2", "float", 1e-3, "L2 decay of the pixel deviation from grey per step", min=0, max=1,
+                        label="Pull towards grey (L2)", advanced=True, relevant_when=_PIXELS),
+                  Param("jitter", "int", 4, "random shift per step (px)", min=0, max=64, label="Random shift (px)",
+                        advanced=True),
+                  Param("blur_every", "int", 4, "Gaussian blur every k steps (0: never)", min=0, max=1000,
+                        label="Blur every N steps", advanced=True, relevant_when=_PIXELS),
+                  Param("blur_sigma", "float", 0.5, "σ of that blur (px)", min=0.0, max=10.0,
+                        label="Blur strength (px)", advanced=True,
+                        relevant_when=(("fourier", "in", False), ("blur_every", "not in", 0))),
+                  Param("clip_norm", "float", 0.0, "zero the pixels below this percentile of norm", min=0, max=100,
+                        label="Drop faint pixels (percentile)", advanced=True, relevant_when=_PIXELS),
                   Param("clip_contribution", "float", 0.0, "zero the pixels below this percentile of "
-                        "|gradient × deviation|", min=0, max=100),
-                  Param("tv", "float", 0.0, "total-variation penalty weight", min=0.0, max=100.0),
-                  Param("fourier", "bool", False, "decorrelated Fourier parameterisation (Olah et al. 2017)"),
-                  Param("preview_every", "int", 10, "steps between live previews", min=1, max=10000)))
+                        "|gradient × deviation|", min=0, max=100, label="Drop unhelpful pixels (percentile)",
+                        advanced=True, relevant_when=_PIXELS),
+                  Param("tv", "float", 0.0, "total-variation penalty weight", min=0.0, max=100.0,
+                        label="Smoothness penalty (TV)", advanced=True),
+                  Param("fourier", "bool", False, "decorrelated Fourier parameterisation (Olah et al. 2017)",
+                        label="Natural colours (Fourier)"),
+                  Param("preview_every", "int", 10, "steps between live previews", min=1, max=10000,
+                        label="Preview every N steps", advanced=True)))
 def activation_maximization(ctx: MethodContext, steps: int, lr: float, optimizer: str, start: str, l2: float,
                             jitter: int,
                             blur_every: int, blur_sigma: float, clip_norm: float, clip_contribution: float,

@@ -52,14 +52,26 @@ def _scores(ctx: MethodContext, batch: torch.Tensor) -> torch.Tensor:
         return channels_last_call(ctx.bundle, lambda b: target_scores(ctx.bundle, b, ctx.target)[0], batch).float()
 
 
+def _occlusion_passes(values: dict, hw: tuple[int, int], channels: int) -> int:
+    """One forward per window position, plus the unoccluded image."""
+    window, stride = values["window"], values["stride"]
+    return len(_positions(hw[0], window, stride)) * len(_positions(hw[1], window, stride)) + 1
+
+
 @register("occlusion", label="Occlusion", family="perturbation",
           citation="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks, §4.2",
-          params=(Param("window", "int", 16, "side of the occluding square (px)", min=1, max=4096),
-                  Param("stride", "int", 8, "step between windows (px)", min=1, max=4096),
-                  Param("fill", "choice", "mean", "what hides the pixels", choices=FILLS),
-                  Param("progressive", "bool", True, "first a coarse pass (stride = window), then refine"),
+          description="How much the score for this class drops when each part of the image is hidden by a "
+                      "sliding square patch.",
+          cost="seconds", passes=_occlusion_passes,
+          params=(Param("window", "int", 16, "side of the occluding square (px)", min=1, max=4096,
+                        label="Patch size (px)"),
+                  Param("stride", "int", 8, "step between windows (px)", min=1, max=4096,
+                        label="Patch step (px)"),
+                  Param("fill", "choice", "mean", "what hides the pixels", choices=FILLS, label="Hide with"),
+                  Param("progressive", "bool", True, "first a coarse pass (stride = window), then refine",
+                        label="Coarse preview first", advanced=True),
                   Param("batch_size", "int", 0, "occluded images per forward (0: chosen for the device)",
-                        min=0, max=4096)))
+                        min=0, max=4096, label="Images per batch (0: automatic)", advanced=True)))
 def occlusion(ctx: MethodContext, window: int, stride: int, fill: str, progressive: bool,
               batch_size: int) -> MethodOutput:
     """Mean drop of the target score over all windows that cover each pixel."""
@@ -126,13 +138,20 @@ class RiseMasks:
 
 @register("rise", label="RISE", family="perturbation",
           citation="Petsiuk, Das & Saenko 2018, RISE: Randomized Input Sampling for Explanation, eq. 6",
-          params=(Param("masks", "int", 4000, "number of random masks N", min=1, max=100000),
-                  Param("grid", "int", 7, "cells per side of the mask grid (s)", min=1, max=64),
-                  Param("p", "float", 0.5, "probability that a cell is kept", min=0.01, max=1.0),
+          description="How much each region matters, estimated by showing the network thousands of randomly "
+                      "masked copies of the image.",
+          cost="minutes", passes=lambda v, hw, ch: v["masks"] + 1,
+          params=(Param("masks", "int", 4000, "number of random masks N", min=1, max=100000,
+                        label="Random masks"),
+                  Param("grid", "int", 7, "cells per side of the mask grid (s): more cells, finer regions",
+                        min=1, max=64, label="Mask cells per side"),
+                  Param("p", "float", 0.5, "probability that a cell is kept", min=0.01, max=1.0,
+                        label="Share of each mask kept", advanced=True),
                   Param("score", "choice", "softmax", "class score: softmax probability (the paper) or a "
-                        "per-class sigmoid of the logits (TorchRay)", choices=("softmax", "sigmoid")),
+                        "per-class sigmoid of the logits (TorchRay)", choices=("softmax", "sigmoid"),
+                        label="Class score", advanced=True),
                   Param("batch_size", "int", 0, "masked images per forward (0: chosen for the device)",
-                        min=0, max=4096)))
+                        min=0, max=4096, label="Images per batch (0: automatic)", advanced=True)))
 def rise(ctx: MethodContext, masks: int, grid: int, p: float, score: str, batch_size: int) -> MethodOutput:
     """Σᵢ f(I ⊙ Mᵢ) Mᵢ / (N·p) with f the softmax probability; every class accumulated at once."""
     x = ctx.x

@@ -1,7 +1,12 @@
 """The method registry: each attribution method registered once with its schema.
 
 The CLI and the GUI build their lists and parameter forms from here; nothing lists methods
-by hand a second time. A method is ``fn(ctx: MethodContext, **params) -> MethodOutput``.
+or families by hand a second time. Besides the parameters, each entry says what a person who
+does not program needs: a plain sentence, a cost class (``instant`` methods rerun on every
+change), the number of network passes for given values (for a time estimate), and whether it
+produces a map or a synthesised image. Parameters carry a label, a basic/advanced flag and the
+values of other parameters under which they matter. A method is
+``fn(ctx: MethodContext, **params) -> MethodOutput``.
 """
 
 from __future__ import annotations
@@ -13,54 +18,13 @@ import numpy as np
 import torch
 
 from ..capture import CaptureCache
+from ..params import CONDITION_OPS, PARAM_KINDS, Param, ParamSchema  # noqa: F401 (re-exported)
 from ..jobs import Progress
 from ..targets import Target
 
-PARAM_KINDS = ("float", "int", "bool", "choice")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One method parameter: type, default, allowed range or choices, help text."""
-
-    name: str
-    kind: str
-    default: Any
-    help: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple = ()
-
-    def coerce(self, value: Any) -> Any:
-        """Convert ``value`` (possibly a CLI string) and check it, or raise ``ValueError``."""
-        try:
-            if self.kind == "bool":
-                if isinstance(value, str):
-                    if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                        raise ValueError
-                    value = value.lower() in ("1", "true", "yes", "on")
-                value = bool(value)
-            elif self.kind == "int":
-                if isinstance(value, float) and not value.is_integer():
-                    raise ValueError
-                value = int(value)
-            elif self.kind == "float":
-                value = float(value)
-            elif self.kind == "choice":
-                value = str(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"parameter {self.name!r} expects {self.kind}, got {value!r}") from None
-        if self.kind == "choice" and value not in self.choices:
-            raise ValueError(f"parameter {self.name!r} must be one of {', '.join(self.choices)}; got {value!r}")
-        if self.kind in ("int", "float"):
-            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-                raise ValueError(f"parameter {self.name!r} must lie in [{self.min}, {self.max}]; got {value}")
-        return value
-
-    def describe(self) -> str:
-        extra = f" one of {'|'.join(self.choices)}" if self.choices else (
-            f" in [{self.min}, {self.max}]" if self.min is not None or self.max is not None else "")
-        return f"{self.name} ({self.kind}{extra}, default {self.default!r}): {self.help}"
+COST_CLASSES = ("instant", "seconds", "minutes")  # for default parameters on a typical CPU
+OUTPUT_KINDS = ("map", "image")  # "image": the method synthesises an image (extras["image"])
+CHANNELS_GUESS = 512  # channels of a layer before it is captured (e.g. ResNet-18's last block)
 
 
 @dataclass
@@ -90,8 +54,11 @@ class MethodOutput:
 
 
 @dataclass(frozen=True)
-class MethodSpec:
-    """A registered method: identity, citation, parameters and the function to call."""
+class MethodSpec(ParamSchema):
+    """A registered method: identity, citation, formula ``summary``, plain ``description``,
+    ``cost`` class, ``output`` kind, parameters, pass count and the function to call."""
+
+    kind_word = "method"
 
     name: str
     label: str
@@ -101,20 +68,37 @@ class MethodSpec:
     params: tuple[Param, ...]
     fn: Callable[..., MethodOutput]
     needs_layer: bool = False
+    description: str = ""
+    cost: str = "seconds"
+    output: str = "map"
+    passes_fn: Callable[[dict, tuple[int, int], int], int] | None = None
 
-    def param(self, name: str) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise ValueError(f"method {self.name!r} has no parameter {name!r}; it has: "
-                         + (", ".join(p.name for p in self.params) or "none"))
+    @property
+    def auto_run(self) -> bool:
+        """Cheap enough to rerun on every change (``cost == "instant"``)."""
+        return self.cost == "instant"
 
-    def resolve(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults updated with checked ``overrides``."""
-        values = {p.name: p.default for p in self.params}
-        for name, value in (overrides or {}).items():
-            values[name] = self.param(name).coerce(value)
-        return values
+    def passes(self, values: dict[str, Any] | None = None, input_hw: tuple[int, int] = (224, 224),
+               *, channels: int | None = None) -> int:
+        """Estimated network passes (forward, or forward + backward) of one input for
+        ``values`` (defaults filled in); ``channels`` of the layer when known (Score-CAM)."""
+        if self.passes_fn is None:
+            return 1
+        n = self.passes_fn(self.resolve(values), tuple(input_hw), channels or CHANNELS_GUESS)
+        return max(1, int(n))
+
+    def basic_params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if not p.advanced)
+
+    def advanced_params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.advanced)
+
+    def to_dict(self, input_hw: tuple[int, int] = (224, 224)) -> dict:
+        """JSON-ready schema (``passes`` at the defaults for ``input_hw``)."""
+        return {"name": self.name, "label": self.label, "family": self.family, "description": self.description,
+                "summary": self.summary, "citation": self.citation, "needs_layer": self.needs_layer,
+                "cost": self.cost, "output": self.output, "passes": self.passes(None, input_hw),
+                "passes_input_hw": list(input_hw), "params": [p.to_dict() for p in self.params]}
 
     def __call__(self, ctx: MethodContext, **params) -> MethodOutput:
         return self.fn(ctx, **self.resolve(params))
@@ -123,18 +107,55 @@ class MethodSpec:
 REGISTRY: dict[str, MethodSpec] = {}
 
 
+def _check(name: str, params: tuple[Param, ...], cost: str, output: str) -> None:
+    if cost not in COST_CLASSES:
+        raise ValueError(f"method {name!r}: cost must be one of {COST_CLASSES}, not {cost!r}")
+    if output not in OUTPUT_KINDS:
+        raise ValueError(f"method {name!r}: output must be one of {OUTPUT_KINDS}, not {output!r}")
+    by_name = {p.name: p for p in params}
+    for p in params:
+        for other, _, allowed in p.relevant_when:
+            if other not in by_name or other == p.name:
+                raise ValueError(f"method {name!r}: {p.name!r} depends on unknown parameter {other!r}")
+            for v in allowed:
+                by_name[other].coerce(v)
+
+
 def register(name: str, *, label: str, family: str, citation: str, params: tuple[Param, ...] = (),
-             needs_layer: bool = False):
-    """Decorator adding ``fn`` to the registry under ``name`` (its docstring is the summary)."""
+             needs_layer: bool = False, description: str = "", cost: str = "seconds", output: str = "map",
+             passes: int | Callable[[dict, tuple[int, int], int], int] = 1):
+    """Decorator adding ``fn`` to the registry under ``name`` (its docstring is the summary).
+
+    ``passes``: an int, or ``passes(values, (H, W), channels)`` for counts that depend on the
+    parameters, the input size or the layer's channels."""
+    params = tuple(params)
+    _check(name, params, cost, output)
 
     def wrap(fn):
         if name in REGISTRY:
             raise ValueError(f"method {name!r} registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else label
-        REGISTRY[name] = MethodSpec(name, label, family, citation, summary, tuple(params), fn, needs_layer)
+        passes_fn = passes if callable(passes) else (lambda values, hw, channels, _n=int(passes): _n)
+        REGISTRY[name] = MethodSpec(name, label, family, citation, summary, params, fn, needs_layer,
+                                    description or summary, cost, output, passes_fn)
         return fn
 
     return wrap
+
+
+def estimate_seconds(spec: MethodSpec, values: dict[str, Any] | None, input_hw: tuple[int, int],
+                     seconds_per_pass: float, *, channels: int | None = None) -> float:
+    """Estimated run time: ``spec.passes(...)`` × a measured time per forward(+backward) pass."""
+    return spec.passes(values, input_hw, channels=channels) * float(seconds_per_pass)
+
+
+def format_seconds(seconds: float) -> str:
+    """A rough duration for people: "< 1 s", "≈ 12 s", "≈ 3 min"."""
+    if seconds < 1:
+        return "< 1 s"
+    if seconds < 90:
+        return f"≈ {seconds:.0f} s"
+    return f"≈ {seconds / 60:.0f} min"
 
 
 def get_method(name: str) -> MethodSpec:

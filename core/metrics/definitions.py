@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 
-from ..methods.registry import Param
+from ..params import Param
 from . import faithfulness as faith
 from . import localization as loc
+from . import complexity as complexity_metric
+from . import road as road_metric
 from . import robustness as robust
 from .registry import MetricInput, MetricOutput, register_metric
 
 _FILL = Param("fill", "choice", "zeros", "what removed pixels become: zeros in the model's normalised input "
               "(the RISE code), black pixels, or a blurred copy", choices=faith.FILLS)
-_THRESHOLD = Param("threshold", "float", 0.15, "the map is cut at this fraction of its maximum", min=0.0, max=1.0)
+_ORDER = {"morf": "MoRF", "lerf": "LeRF"}
+_THRESHOLD = Param("threshold", "float", 0.15, "the map is cut at this fraction of its maximum (15%: Grad-CAM "
+                   "§4.1; the CAM paper used 20%)", min=0.0, max=1.0)
 
 
 def _steps(size, params) -> int:
@@ -52,7 +56,7 @@ def _aopc_cost(size, params) -> int:
 def _aopc(order: str, label: str, sentence: str, direction: str):
     @register_metric(f"aopc_{order}", label=f"AOPC, {label} first", family="faithfulness", sentence=sentence,
                      citation="Samek et al. 2017, Evaluating the Visualization of What a DNN Has Learned, eq. 12",
-                     outputs=(MetricOutput(f"aopc_{order}", f"AOPC ({order[:2].capitalize()}{order[2:].upper()})", direction),),
+                     outputs=(MetricOutput(f"aopc_{order}", f"AOPC ({_ORDER[order]})", direction),),
                      cost=_aopc_cost, params=(_REGION, _AOPC_STEPS))
     def metric(inp: MetricInput, region: int, steps: int):
         return faith.region_perturbation(inp.bundle, inp.x, inp.map, order, region, steps, target=inp.target,
@@ -106,8 +110,13 @@ def _top1(inp: MetricInput, threshold: float):
                  outputs=(MetricOutput("pointing_game", "pointing-game hit", "higher"),), cost=0,
                  needs=("mask_or_box",),
                  params=(Param("tolerance", "float", 15.0, "how far (px) from the object still counts", min=0,
-                               max=1000),))
-def _pointing(inp: MetricInput, tolerance: float):
+                               max=1000),
+                         Param("space", "choice", "original", "where the 15 px are measured: in the original "
+                               "image (the paper's and TorchRay's protocol; needs its mask) or in the model's "
+                               "input crop", choices=("original", "input"))))
+def _pointing(inp: MetricInput, tolerance: float, space: str):
+    if space == "original" and inp.original_mask is not None and inp.geometry is not None:
+        return loc.pointing_game(inp.map, inp.original_mask, tolerance, inp.geometry)
     mask = inp.mask if inp.mask is not None else loc.box_mask(inp.map.shape, inp.box)
     return loc.pointing_game(inp.map, mask, tolerance)
 
@@ -145,7 +154,8 @@ _stability("translation", "translation", "shifted", shifts=(4, 12))
                  citation="Adebayo et al. 2018, Sanity Checks for Saliency Maps, §3.1",
                  outputs=(MetricOutput("sanity", "similarity after randomising the top blocks", "lower"),
                           MetricOutput("sanity_flagged", "flagged: barely depends on the weights", "lower")),
-                 cost=0, needs=("map_fn",), recomputes=lambda bundle: len(robust.cascade_blocks(bundle.net)) + 1,
+                 cost=0, needs=("map_fn",),
+                 recomputes=lambda bundle, params: len(robust.cascade_blocks(bundle.net)) + 1,
                  params=(Param("threshold", "float", 0.8, "similarity at or above which the method is flagged",
                                min=0.0, max=1.0),
                          Param("top_blocks", "int", 3, "randomised blocks read from the top", min=1, max=100)))
@@ -154,3 +164,57 @@ def _sanity(inp: MetricInput, threshold: float, top_blocks: int):
                               top_blocks=top_blocks, progress=inp.progress)
     res.details["sanity_flagged"] = float(res.details["flagged"])
     return res
+
+
+def _road(order: str, label: str, sentence: str, direction: str):
+    @register_metric(f"road_{order}", label=f"ROAD, {label} first", family="faithfulness", sentence=sentence,
+                     citation="Rong et al. 2022, A Consistent and Efficient Evaluation Strategy for Attribution "
+                              "Methods (ROAD), §4",
+                     outputs=(MetricOutput(f"road_{order}", f"ROAD ({_ORDER[order]}), mean class probability",
+                                           direction),),
+                     cost=len(road_metric.PERCENTAGES) + 1,
+                     params=(Param("noise", "float", 0.01, "σ of the noise added to imputed pixels (model-input "
+                                   "units; the authors' 0.01)", min=0.0, max=1.0),))
+    def metric(inp: MetricInput, noise: float):
+        return road_metric.road(inp.bundle, inp.x, inp.map, order, noise=noise, target=inp.target, seed=inp.seed,
+                                progress=inp.progress)
+    return metric
+
+
+_road("morf", "most relevant", "Remove 10%…90% of the pixels, most relevant first, and fill them from their "
+      "neighbours so the hole's shape gives nothing away: a faithful map makes the class probability fall.", "lower")
+_road("lerf", "least relevant", "Remove 10%…90% of the pixels, least relevant first, filled from their neighbours: "
+      "a faithful map keeps the class probability up.", "higher")
+
+
+@register_metric("sparseness", label="Sparseness", family="complexity",
+                 sentence="How concentrated the map is: 0 when every pixel matters equally, near 1 when a few "
+                          "pixels hold all of it (Gini index).",
+                 citation="Chalasani et al. 2020, Concise Explanations of Neural Networks using Adversarial "
+                          "Training, §5",
+                 outputs=(MetricOutput("sparseness", "sparseness (Gini index)", "higher"),), cost=0)
+def _sparseness(inp: MetricInput):
+    return complexity_metric.sparseness(inp.map)
+
+
+@register_metric("complexity", label="Complexity", family="complexity",
+                 sentence="How spread out the map is: the entropy of each pixel's share (lower is simpler to read).",
+                 citation="Bhatt et al. 2020, Evaluating and Aggregating Feature-based Model Explanations, §4.2",
+                 outputs=(MetricOutput("complexity", "complexity (entropy)", "lower"),), cost=0)
+def _complexity(inp: MetricInput):
+    return complexity_metric.complexity(inp.map)
+
+
+@register_metric("max_sensitivity", label="Max-sensitivity", family="robustness",
+                 sentence="The largest change of the map when the image is nudged by an invisible amount "
+                          "(a few random nudges; lower is more stable).",
+                 citation="Yeh et al. 2019, On the (In)fidelity and Sensitivity of Explanations, eq. 3",
+                 outputs=(MetricOutput("max_sensitivity", "largest map change under small noise", "lower"),),
+                 cost=0, needs=("map_fn",), recomputes=lambda bundle, params: params["samples"] + 1,
+                 params=(Param("radius", "float", 0.02, "largest change of a pixel (the image spans 0-1)", min=0.0,
+                               max=1.0),
+                         Param("samples", "int", 10, "random nudges tried (each costs one map)", min=1, max=1000),
+                         Param("relative", "bool", False, "divide by the size of the original map (Quantus's "
+                               "choice; the paper's eq. 3 does not)")))
+def _max_sensitivity(inp: MetricInput, radius: float, samples: int, relative: bool):
+    return robust.max_sensitivity(inp.bundle, inp.x, inp.map_fn, radius, samples, relative, inp.seed, inp.progress)

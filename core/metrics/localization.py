@@ -62,16 +62,29 @@ def localization(attr_map, gt_box, threshold: float = 0.15, predicted: int | Non
     return MetricResult("iou", value, None, details)
 
 
-def pointing_game(attr_map, gt_mask, tolerance: float = 15.0) -> MetricResult:
-    """Hit (1.0) when the map's maximum is < ``tolerance`` px from the nearest ground-truth pixel."""
+def pointing_game(attr_map, gt_mask, tolerance: float = 15.0, geometry=None) -> MetricResult:
+    """Hit (1.0) when the map's maximum is < ``tolerance`` px from the nearest ground-truth pixel
+    (Zhang et al. 2016, §5.1).
+
+    Without ``geometry`` the mask is in the map's own (model-input) coordinates. With
+    ``geometry = (scale_x, scale_y, left, top)`` (``Preprocess.geometry``) the mask is in the
+    original image and the maximum is mapped back to it, so the tolerance is in original pixels
+    — the protocol of the paper and of TorchRay."""
     m = _np(attr_map)
     mask = np.asarray(gt_mask, dtype=bool)
     y, x = np.unravel_index(int(np.argmax(m)), m.shape)
     if not mask.any():
         raise ValueError("the ground-truth mask is empty")
-    distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[y, x]
+    px, py, space = int(x), int(y), "model input"
+    if geometry is not None:
+        sx, sy, left, top = geometry
+        px = int(np.clip(np.floor((x + 0.5 + left) / sx), 0, mask.shape[1] - 1))
+        py = int(np.clip(np.floor((y + 0.5 + top) / sy), 0, mask.shape[0] - 1))
+        space = "original image"
+    distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[py, px]
     return MetricResult("pointing_game", float(distance < tolerance), None,
-                        {"point": [int(x), int(y)], "distance": float(distance), "tolerance": tolerance})
+                        {"point": [int(x), int(y)], "distance": float(distance), "tolerance": tolerance,
+                         "space": space, "point_in_mask_coordinates": [px, py]})
 
 
 def box_mask(shape: tuple[int, int], box) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..jobs import Progress
-from ..methods.registry import Param
+from ..params import Param, ParamSchema
 from .common import MetricResult
 
 NEEDS = ("box", "mask_or_box", "label", "map_fn")
@@ -62,11 +62,15 @@ class MetricInput:
     map_fn: Callable[[Any, torch.Tensor], np.ndarray] | None = None
     seed: int = 0
     progress: Progress = field(default_factory=Progress)
+    original_mask: np.ndarray | None = None  # ground truth in the original image's pixels
+    geometry: tuple[float, float, int, int] | None = None  # Preprocess.geometry of the original image
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class MetricSpec(ParamSchema):
     """A registered metric (see the module docstring)."""
+
+    kind_word = "metric"
 
     name: str
     label: str
@@ -78,25 +82,13 @@ class MetricSpec:
     needs: frozenset[str]
     params: tuple[Param, ...]
     fn: Callable[..., MetricResult]
-    recomputes: int | Callable[[Any], int] = 0  # maps recomputed per image (each costs the method's passes)
+    recomputes: int | Callable[[Any, dict], int] = 0  # maps recomputed per image (each costs the method's passes)
 
-    def map_recomputes(self, bundle) -> int:
-        """How often the method's map is recomputed per image for ``bundle``."""
-        return self.recomputes(bundle) if callable(self.recomputes) else int(self.recomputes)
-
-    def param(self, name: str) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise ValueError(f"metric {self.name!r} has no parameter {name!r}; it has: "
-                         + (", ".join(p.name for p in self.params) or "none"))
-
-    def resolve(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults updated with checked ``overrides``."""
-        values = {p.name: p.default for p in self.params}
-        for name, value in (overrides or {}).items():
-            values[name] = self.param(name).coerce(value)
-        return values
+    def map_recomputes(self, bundle, params: dict | None = None) -> int:
+        """How often the method's map is recomputed per image for ``bundle`` and ``params``."""
+        if callable(self.recomputes):
+            return int(self.recomputes(bundle, self.resolve(params)))
+        return int(self.recomputes)
 
     def missing(self, inp: MetricInput) -> str | None:
         """Why ``inp`` cannot be scored (a sentence), or None."""
@@ -133,7 +125,7 @@ def register_metric(name: str, *, label: str, family: str, sentence: str, citati
                     params: tuple[Param, ...] = (), recomputes=0):
     """Decorator adding ``fn`` to the metric registry under ``name``. ``cost``: an int, or
     ``cost(size, params)`` for passes that depend on the input size or parameters;
-    ``recomputes``: an int, or ``recomputes(bundle)``, maps the metric recomputes per image."""
+    ``recomputes``: an int, or ``recomputes(bundle, params)``, maps the metric recomputes per image."""
     unknown = set(needs) - set(NEEDS)
     if unknown:
         raise ValueError(f"unknown needs {unknown}; choose from {NEEDS}")

@@ -208,3 +208,27 @@ def sanity_check(bundle, x: torch.Tensor, map_fn: MapFn, blocks: list[str] | Non
                          "statistic": statistic, "top_blocks": top_blocks,
                          "blocks_read": [r["randomised_down_to"] for r in read],
                          "final_spearman_abs": rows[-1]["spearman_abs"] if rows else 1.0})
+
+
+def max_sensitivity(bundle, x: torch.Tensor, map_fn: MapFn, radius: float = 0.02, samples: int = 10,
+                    relative: bool = False, seed: int = 0, progress: Progress | None = None) -> MetricResult:
+    """Max-sensitivity (Yeh et al. 2019, eq. 3): max over inputs y with ‖y − x‖∞ ≤ ``radius``
+    (pixel units, the image spans [0, 1]) of ‖Φ(y) − Φ(x)‖_F, estimated from ``samples`` uniform
+    draws (a bounded count: each costs one map). ``relative`` divides by ‖Φ(x)‖_F (Quantus's
+    choice; comparable across methods of different scale). Lower is better."""
+    pre = bundle.preprocess
+    base = np.asarray(map_fn(bundle, x), np.float64)
+    scale = float(np.linalg.norm(base)) if relative else 1.0
+    gen = torch.Generator().manual_seed(seed)
+    pixels = pre.input_to_pixels(x)
+    progress = ensure_progress(progress, samples)
+    values = []
+    for _ in range(samples):
+        progress.check()
+        noise = (torch.rand(pixels.shape, generator=gen) * 2 - 1).to(x.device, x.dtype) * radius
+        xp = pre.pixels_to_input((pixels + noise).clamp(0, 1))
+        diff = np.asarray(map_fn(bundle, xp), np.float64) - base
+        values.append(float(np.linalg.norm(diff)) / scale if scale > 0 else float("inf"))
+        progress.step()
+    return MetricResult("max_sensitivity", max(values), None,
+                        {"samples": values, "radius": radius, "relative": relative})
