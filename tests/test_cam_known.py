@@ -10,7 +10,7 @@ from torch import nn
 from core.capture import LayerError
 from core.explain import Explainer
 from core.methods import REGISTRY, MethodContext, get_method
-from core.methods.cam import class_units
+from core.units import class_units
 from core.models import ModelBundle, Preprocess
 from core.targets import ClassTarget
 
@@ -141,6 +141,7 @@ def test_transformers(zoo, name, grid):
 def test_class_units(spot):
     bundle, x = spot
     units = class_units(bundle, x, 0, "features", top=4)
+    assert units[0]["ranking"] == "cam"
     # contribution = weight × mean activation: channel 1 (2 × 1.5·9/256) before channel 0 (3 × 0.5·9/256)
     assert [u["channel"] for u in units][:2] == [1, 0]
     assert units[0]["map"].shape == (16, 16)

@@ -209,6 +209,18 @@ def cam_weights(net: nn.Module, channels: int) -> torch.Tensor:
     return linears[-1].weight.detach().float()
 
 
+def linear_head(net: nn.Module, a: torch.Tensor, logits: torch.Tensor, layer: str) -> torch.Tensor:
+    """The K×C class weights when the logits are exactly the final linear layer applied to the
+    globally averaged channels of ``a`` (C×h×w) — CAM's premise — else a ``LayerError``."""
+    weights = cam_weights(net, a.shape[0])
+    linear = [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
+    pooled = linear(a.mean((1, 2))[None].to(linear.weight.dtype))
+    if not torch.allclose(pooled.float(), logits.float(), rtol=1e-3, atol=1e-3 * float(logits.abs().max())):
+        raise LayerError(f"CAM does not apply at layer {layer!r}: the logits are not a linear function of "
+                         "its globally averaged channels (something else sits between); use Grad-CAM")
+    return weights
+
+
 @register("cam", label="CAM", family="cam", needs_layer=True,
           citation="Zhou et al. 2016, Learning Deep Features for Discriminative Localization, eq. 2",
           cost="instant",
@@ -221,13 +233,8 @@ def cam(ctx: MethodContext, relu: bool) -> MethodOutput:
     if not hasattr(ctx.target, "index"):
         raise LayerError("CAM explains a class; a unit target needs Grad-CAM")
     a, _ = layer_maps(ctx)
-    weights = cam_weights(ctx.bundle.net, a.shape[0])
     cap = ctx.cache.get(ctx.bundle, ctx.x, ctx.target, [ctx.layer])
-    linear = [m for m in ctx.bundle.net.modules() if isinstance(m, nn.Linear)][-1]
-    pooled = linear(a.mean((1, 2))[None].to(linear.weight.dtype))
-    if not torch.allclose(pooled.float(), cap.logits.float(), rtol=1e-3, atol=1e-3 * float(cap.logits.abs().max())):
-        raise LayerError(f"CAM does not apply at layer {ctx.layer!r}: the logits are not a linear function of "
-                         "its globally averaged channels (something else sits between); use Grad-CAM")
+    weights = linear_head(ctx.bundle.net, a, cap.logits, ctx.layer)
     return _output(ctx, weighted_sum(weights[ctx.target.index], a), relu)
 
 
@@ -298,24 +305,3 @@ def scorecam(ctx: MethodContext, relu: bool, variant: str, batch_size: int) -> M
     ctx.progress.step()
     weights = scores if variant == "paper" else torch.softmax(scores, 0)
     return _output(ctx, weighted_sum(weights, a), relu, {"forward_passes": n + int(n < len(a))})
-
-
-def class_units(bundle, x: torch.Tensor, class_index: int, layer: str, top: int = 8, cache=None) -> list[dict]:
-    """Class-specific units (Zhou et al. 2016, §5): the channels of ``layer`` ranked by
-    linear weight × mean activation for ``class_index``, each with its activation map.
-
-    Returns dicts with ``channel``, ``weight``, ``mean_activation``, ``contribution`` (their
-    product: the channel's share of the logit) and ``map`` (h×w activation, numpy).
-    """
-    from ..capture import CaptureCache
-    from ..targets import ClassTarget
-
-    cache = cache or CaptureCache()
-    cap = cache.get(bundle, x, ClassTarget(class_index), [layer])
-    a = to_grid(cap.activations[layer], layer, getattr(bundle, "name", ""))[0].float()
-    weights = cam_weights(bundle.net, a.shape[0])[class_index]
-    means = a.mean((1, 2))
-    contribution = weights * means
-    order = torch.argsort(contribution, descending=True)[:top]
-    return [{"channel": int(k), "weight": float(weights[k]), "mean_activation": float(means[k]),
-             "contribution": float(contribution[k]), "map": a[k].cpu().numpy()} for k in order]
