@@ -181,3 +181,32 @@ def unit_crops(bundle, top: UnitTop, layer: str, channel: int, fraction: float =
         x0, y0, x1, y1 = box
         out.append({**entry, "box": list(box), "crop": display[y0:y1, x0:x1]})
     return out
+
+
+def unit_synthesis(bundle, layer: str, channel: int, params: dict | None = None, seed: int = 0,
+                   use_cache: bool = True, progress: Progress | None = None) -> np.ndarray:
+    """The image synthesised to excite one unit (activation maximisation with the registry's
+    regularisers; Yosinski et al. 2015, §3), as H×W×3 uint8 — cached on disk per model weights,
+    layer, channel, parameters and seed, since it takes seconds to minutes."""
+    import hashlib
+    import json
+
+    import cv2
+
+    from .explain import Explainer
+    from .metrics.sanity_verdict import weights_digest
+    from .paths import cache_dir
+    from .targets import UnitTarget
+
+    key = json.dumps([layer, channel, params or {}, seed], sort_keys=True, default=str)
+    file = cache_dir("units", weights_digest(bundle.net)) / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".png")
+    if use_cache and file.is_file():
+        return cv2.imread(str(file))[..., ::-1].copy()
+    h, w = bundle.preprocess.crop
+    start = np.full((h, w, 3), 128, np.uint8)
+    explainer = Explainer.from_input(bundle, bundle.preprocess.to_tensor(start).to(bundle.device), start)
+    result = explainer.explain("activation_maximization", target=UnitTarget(layer, channel), params=params,
+                               seed=seed, progress=progress)
+    image = np.ascontiguousarray(result.extras["image"])
+    cv2.imwrite(str(file), image[..., ::-1])
+    return image

@@ -124,3 +124,16 @@ def test_units_command(tmp_path, capsys):
     assert main(["units", "--model", "demo", "--layer", "features", "--image", STAR, "--class", "zebra",
                  "--json", str(js)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 2
+
+
+def test_unit_synthesis_is_cached():
+    from core.units import unit_synthesis
+
+    bundle = load_model("demo")
+    first = unit_synthesis(bundle, "features.7", 5, {"steps": 3})
+    assert first.shape == (128, 128, 3) and first.dtype == np.uint8
+    again = unit_synthesis(bundle, "features.7", 5, {"steps": 3})
+    assert np.array_equal(first, again)
+    from core.paths import user_dirs
+
+    assert any((user_dirs().cache / "units").rglob("*.png"))
