@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .commands import register_all
-from .commands.common import Parser, UsageError, load, model_arguments, parse_params
+from .commands.common import Parser, UsageError, class_index, load, method_arguments, model_arguments, parse_params
 from .images import ImageLoadError, load_image
 from .messages import one_line
 from .metrics.registry import all_metrics, output_spec
@@ -44,15 +44,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict]:
     p = sub.add_parser("explain", help="explain one image and write an overlay / map / JSON")
     model_arguments(p)
     p.add_argument("--image", required=True, help="image file")
-    p.add_argument("--method", required=True, choices=list(REGISTRY), metavar="METHOD",
-                   help="one of: " + ", ".join(REGISTRY))
-    p.add_argument("--layer", default=None, help="target layer for layer methods (default: last spatial block)")
+    method_arguments(p, list(REGISTRY), default=None)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--target", default=None, help="class index or label (default: the predicted class)")
     group.add_argument("--unit", default=None, help="explain a unit: LAYER:CHANNEL or LAYER:CHANNEL@Y,X")
     p.add_argument("--target-kind", default="logit", choices=CLASS_KINDS, help="class score explained")
     p.add_argument("--unit-reduce", default="mean", choices=UNIT_REDUCTIONS[:-1], help="unit over space")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter")
     p.add_argument("--out", default=None, help="overlay PNG to write")
     p.add_argument("--cmap", default=DEFAULT_CMAP, choices=list(COLORMAPS))
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
@@ -125,13 +122,7 @@ def _resolve_target(args, bundle, prediction: int):
         return parse_unit(args.unit, args.unit_reduce)
     if args.target is None:
         return ClassTarget(prediction, args.target_kind)
-    if args.target.lstrip("-").isdigit():
-        return ClassTarget(int(args.target), args.target_kind)
-    labels = bundle.labels or []
-    matches = [i for i, lab in enumerate(labels) if lab.lower() == args.target.lower()]
-    if not matches:
-        raise UsageError(f"--target {args.target!r} is neither a class index nor a label of this model")
-    return ClassTarget(matches[0], args.target_kind)
+    return ClassTarget(class_index(args.target, bundle), args.target_kind)
 
 
 def _cmd_explain(args) -> int:

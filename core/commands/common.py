@@ -59,3 +59,29 @@ def parse_params(items: list[str]) -> dict[str, str]:
             raise UsageError(f"--param expects NAME=VALUE, got {item!r}")
         params[name.strip()] = value.strip()
     return params
+
+
+def method_arguments(p, methods: list[str], default: str | None = "gradcam") -> None:
+    """``--method`` (one of ``methods``; required when ``default`` is None), ``--layer``, ``--param``."""
+    if default is None:
+        p.add_argument("--method", required=True, choices=methods, metavar="METHOD", help="one of: " + ", ".join(methods))
+    else:
+        p.add_argument("--method", default=default, choices=methods, metavar="METHOD",
+                       help=f"explanation method (default {default}): " + ", ".join(methods))
+    p.add_argument("--layer", default=None, help="target layer for layer methods (default: last spatial block)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter")
+
+
+def class_index(text: str, bundle, classes: int | None = None, flag: str = "--target") -> int:
+    """A class given as an index or a label (case-insensitive), checked against ``classes``."""
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        index = int(text)
+    else:
+        lowered = [lab.lower() for lab in bundle.labels or []]
+        if text.lower() not in lowered:
+            raise UsageError(f"{flag} {text!r} is neither a class index nor a label of this model")
+        index = lowered.index(text.lower())
+    if classes is not None and not 0 <= index < classes:
+        raise UsageError(f"{flag} {index} is not a class of this model (0 to {classes - 1})")
+    return index

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from ..methods import REGISTRY
-from .common import UsageError, load, model_arguments, parse_params
+from .common import UsageError, class_index, load, method_arguments, model_arguments, parse_params
 
 
 def register(sub) -> dict:
@@ -20,7 +20,7 @@ def register(sub) -> dict:
     p = sub.add_parser("attack", help="adversarial attack on one image: predictions and explanation shift")
     model_arguments(p)
     p.add_argument("--image", required=True, help="image file")
-    _method_arguments(p, methods)
+    method_arguments(p, methods)
     p.add_argument("--attack", default="pgd", choices=("fgsm", "pgd"), help="FGSM (one step) or PGD")
     p.add_argument("--norm", default="linf", choices=("linf", "l2"), help="perturbation norm")
     p.add_argument("--epsilon", type=float, default=4.0, metavar="E",
@@ -34,31 +34,11 @@ def register(sub) -> dict:
     p = sub.add_parser("bias", help="bias report of an annotated folder: explanation energy on objects / a region")
     model_arguments(p)
     p.add_argument("--data", required=True, help="folder with ground_truth.json (the demo format), or that JSON")
-    _method_arguments(p, methods)
+    method_arguments(p, methods)
     p.add_argument("--region", default=None, metavar="x0,y0,x1,y1|tag",
                    help="region in map pixels (x1/y1 exclusive), or tag: the demo tag corner")
     p.add_argument("--json", default=None, help="write per-class shares, enrichment, flag and skipped files")
     return {"attack": _cmd_attack, "bias": _cmd_bias}
-
-
-def _method_arguments(p, methods: list[str]) -> None:
-    p.add_argument("--method", default="gradcam", choices=methods, metavar="METHOD",
-                   help="explanation method (default gradcam): " + ", ".join(methods))
-    p.add_argument("--layer", default=None, help="target layer for layer methods (default: last spatial block)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter")
-
-
-def _class_index(text: str, bundle, classes: int) -> int:
-    if text.strip().lstrip("-").isdigit():
-        index = int(text)
-    else:
-        lowered = [lab.lower() for lab in bundle.labels or []]
-        if text.strip().lower() not in lowered:
-            raise UsageError(f"--target {text!r} is neither a class index nor a label of this model")
-        index = lowered.index(text.strip().lower())
-    if not 0 <= index < classes:
-        raise UsageError(f"--target {index} is not a class of this model (0 to {classes - 1})")
-    return index
 
 
 def _cmd_attack(args) -> int:
@@ -81,7 +61,7 @@ def _cmd_attack(args) -> int:
     if args.target is not None:
         with torch.inference_mode():
             classes = int(bundle(explainer.x).shape[1])
-        goal = _class_index(args.target, bundle, classes)
+        goal = class_index(args.target, bundle, classes)
     eps = epsilon_from_255(args.epsilon, args.norm, explainer.x)
     shown = attack_and_explain(bundle, explainer, eps, args.attack, args.norm, args.steps, goal, args.method,
                                layer=args.layer, params=params, seed=args.seed)

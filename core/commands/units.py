@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import UsageError, load, model_arguments
+from .common import UsageError, class_index, load, model_arguments
 
 
 def register(sub) -> dict:
@@ -26,15 +26,6 @@ def register(sub) -> dict:
     p.add_argument("--json", required=True, help="write {units: [{channel, score, ...}]}")
     p.add_argument("--sheet", default=None, help="contact sheet PNG: each unit's map and top-image crops")
     return {"units": _cmd_units}
-
-
-def _class_index(text: str, labels: list[str]) -> int:
-    if text.lstrip("-").isdigit():
-        return int(text)
-    matches = [i for i, name in enumerate(labels) if name.lower() == text.lower()]
-    if not matches:
-        raise UsageError(f"--class {text!r} is neither a class index nor a label of this model")
-    return matches[0]
 
 
 def _image_files(folder: str) -> list[Path]:
@@ -68,9 +59,7 @@ def _cmd_units(args) -> int:
         result["ranking"] = "mean activation"
         unit_maps = [maps[c] for c in order]
     else:
-        index = _class_index(args.class_, bundle.labels or [])
-        if not 0 <= index < len(bundle(x)[0]):
-            raise UsageError(f"--class {args.class_}: the model has {len(bundle(x)[0])} classes")
+        index = class_index(args.class_, bundle, len(bundle.predict(x, k=10 ** 6)), flag="--class")
         found = class_units(bundle, x, index, args.layer, top=args.top)
         units = [{"channel": u["channel"], "score": u["contribution"], "weight": u["weight"],
                   "mean_activation": u["mean_activation"], "ranking": u["ranking"]} for u in found]

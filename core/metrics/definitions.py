@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from ..params import Param
@@ -53,21 +54,43 @@ def _aopc_cost(size, params) -> int:
     return int(params.get("steps", 100)) + 1
 
 
-def _aopc(order: str, label: str, sentence: str, direction: str):
-    @register_metric(f"aopc_{order}", label=f"AOPC, {label} first", family="faithfulness", sentence=sentence,
-                     citation="Samek et al. 2017, Evaluating the Visualization of What a DNN Has Learned, eq. 12",
-                     outputs=(MetricOutput(f"aopc_{order}", f"AOPC ({_ORDER[order]})", direction),),
-                     cost=_aopc_cost, params=(_REGION, _AOPC_STEPS))
-    def metric(inp: MetricInput, region: int, steps: int):
-        return faith.region_perturbation(inp.bundle, inp.x, inp.map, order, region, steps, target=inp.target,
-                                         seed=inp.seed, progress=inp.progress)
-    return metric
+def _both_orders(prefix: str, title: str, citation: str, value: str, cost, params, score, sentences, directions):
+    """Register ``{prefix}_morf`` and ``{prefix}_lerf``: one test, most or least relevant first;
+    ``score(inp, order, **params)`` computes it."""
+    for order, sentence, direction in zip(("morf", "lerf"), sentences, directions):
+        first = "most relevant" if order == "morf" else "least relevant"
+        register_metric(f"{prefix}_{order}", label=f"{title}, {first} first", family="faithfulness",
+                        sentence=sentence, citation=citation, cost=cost, params=params,
+                        outputs=(MetricOutput(f"{prefix}_{order}", f"{title} ({_ORDER[order]}) {value}", direction),)
+                        )(functools.partial(score, order=order))
 
 
-_aopc("morf", "most relevant", "Replace small regions with noise, most relevant first: a faithful map makes the "
-      "class probability drop a lot on average.", "higher")
-_aopc("lerf", "least relevant", "Replace small regions with noise, least relevant first: a faithful map keeps "
-      "the class probability almost unchanged.", "lower")
+def _aopc(inp: MetricInput, order: str, region: int, steps: int):
+    return faith.region_perturbation(inp.bundle, inp.x, inp.map, order, region, steps, target=inp.target,
+                                     seed=inp.seed, progress=inp.progress)
+
+
+_both_orders("aopc", "AOPC", "Samek et al. 2017, Evaluating the Visualization of What a DNN Has Learned, eq. 12",
+             "mean score drop", _aopc_cost, (_REGION, _AOPC_STEPS), _aopc,
+             ("Replace small regions with noise, most relevant first: a faithful map makes the class probability "
+              "drop a lot on average.",
+              "Replace small regions with noise, least relevant first: a faithful map keeps the class probability "
+              "almost unchanged."), ("higher", "lower"))
+
+
+def _road(inp: MetricInput, order: str, noise: float):
+    return road_metric.road(inp.bundle, inp.x, inp.map, order, noise=noise, target=inp.target, seed=inp.seed,
+                            progress=inp.progress)
+
+
+_both_orders("road", "ROAD", "Rong et al. 2022, A Consistent and Efficient Evaluation Strategy for Attribution "
+             "Methods (ROAD), §4", "mean class probability", len(road_metric.PERCENTAGES) + 1,
+             (Param("noise", "float", 0.01, "σ of the noise added to imputed pixels (model-input units; the "
+                    "authors' 0.01)", min=0.0, max=1.0),), _road,
+             ("Remove 10%…90% of the pixels, most relevant first, and fill them from their neighbours so the hole's "
+              "shape gives nothing away: a faithful map makes the class probability fall.",
+              "Remove 10%…90% of the pixels, least relevant first, filled from their neighbours: a faithful map "
+              "keeps the class probability up."), ("lower", "higher"))
 
 
 @register_metric("average_drop", label="Average drop", family="faithfulness",
@@ -164,27 +187,6 @@ def _sanity(inp: MetricInput, threshold: float, top_blocks: int):
                               top_blocks=top_blocks, progress=inp.progress)
     res.details["sanity_flagged"] = float(res.details["flagged"])
     return res
-
-
-def _road(order: str, label: str, sentence: str, direction: str):
-    @register_metric(f"road_{order}", label=f"ROAD, {label} first", family="faithfulness", sentence=sentence,
-                     citation="Rong et al. 2022, A Consistent and Efficient Evaluation Strategy for Attribution "
-                              "Methods (ROAD), §4",
-                     outputs=(MetricOutput(f"road_{order}", f"ROAD ({_ORDER[order]}), mean class probability",
-                                           direction),),
-                     cost=len(road_metric.PERCENTAGES) + 1,
-                     params=(Param("noise", "float", 0.01, "σ of the noise added to imputed pixels (model-input "
-                                   "units; the authors' 0.01)", min=0.0, max=1.0),))
-    def metric(inp: MetricInput, noise: float):
-        return road_metric.road(inp.bundle, inp.x, inp.map, order, noise=noise, target=inp.target, seed=inp.seed,
-                                progress=inp.progress)
-    return metric
-
-
-_road("morf", "most relevant", "Remove 10%…90% of the pixels, most relevant first, and fill them from their "
-      "neighbours so the hole's shape gives nothing away: a faithful map makes the class probability fall.", "lower")
-_road("lerf", "least relevant", "Remove 10%…90% of the pixels, least relevant first, filled from their neighbours: "
-      "a faithful map keeps the class probability up.", "higher")
 
 
 @register_metric("sparseness", label="Sparseness", family="complexity",
