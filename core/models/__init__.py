@@ -8,8 +8,8 @@ import torch
 
 from .adapters import ModelOutputError, to_logits
 from .bundle import ModelBundle, read_labels
-from .card import InputSpec, read_card, spec_from_options
-from .checkpoints import is_torchscript, load_pickled_module, load_torchscript
+from .card import InputSpec, card_architecture, read_card, spec_from_options
+from .checkpoints import is_torchscript, load_pickled_module, load_state_into, load_torchscript, read_state_dict
 from .checks import check_model
 from .demo import DEMO_MODELS, load_demo
 from .errors import ModelLoadError
@@ -28,7 +28,8 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
 
     ``progress`` reports (and can cancel) a weights download. ``spec``: ``demo`` /
     ``demo-biased`` (bundled), a torchvision name (``weights``: DEFAULT / enum member / none / state-dict
-    path), a TorchScript file, or a pickled ``nn.Module`` (only with ``trust=True``).
+    path), a TorchScript file, a state dict whose model card names its ``architecture`` (a
+    distilled student, ``core.distill``), or a pickled ``nn.Module`` (only with ``trust=True``).
     ``inputs`` describes the input (size, channels, mean/std, channel order) over a model file's
     card (``<stem>.json`` next to it). Then a dry run checks that the input fits (else
     ``ModelLoadError``) and notes batch-dependent BatchNorm in ``bundle.warnings`` (all but
@@ -45,7 +46,14 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
     elif path.suffix or path.exists():
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such model file")
-        net = load_torchscript(path) if is_torchscript(path) else load_pickled_module(path, trust)
+        scripted = is_torchscript(path)
+        arch = None if scripted else card_architecture(path)
+        if scripted:
+            net = load_torchscript(path)
+        elif arch is not None:  # a state dict whose card names the architecture (a distilled student)
+            net = _from_architecture(path, arch)
+        else:
+            net = load_pickled_module(path, trust)
         card = read_card(path)
         bundle = ModelBundle(net=net, name=path.stem, source=str(path),
                              labels=read_labels(labels) if labels else None)
@@ -66,6 +74,19 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
     if spec not in zoo_names() or not described.empty:
         check_model(bundle)
     return bundle
+
+
+def _from_architecture(path: Path, arch: dict) -> torch.nn.Module:
+    """Build the architecture a model card names and load the state dict ``path`` into it
+    (``weights_only``: no code from the file runs, so no trust is needed)."""
+    from ..distill.students import build_student
+
+    try:
+        net = build_student(arch)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"model card of {path}: cannot build its architecture {arch} ({exc})") from None
+    load_state_into(net, read_state_dict(path), str(path))
+    return net
 
 
 def _device(name: str) -> torch.device:

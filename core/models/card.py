@@ -174,8 +174,8 @@ def card_path(model_path: str | Path) -> Path:
     return model_path.with_name(model_path.stem + ".json")
 
 
-def read_card(model_path: str | Path) -> InputSpec | None:
-    """The model card next to ``model_path`` as an ``InputSpec`` (``None`` when there is none)."""
+def _card_json(model_path: str | Path) -> tuple[Path, dict] | None:
+    """(card path, its JSON object) for the card next to ``model_path``; ``None`` when there is none."""
     path = card_path(model_path)
     if not path.is_file() or path == Path(model_path):
         return None
@@ -185,6 +185,15 @@ def read_card(model_path: str | Path) -> InputSpec | None:
         raise ModelLoadError(f"model card {path}: not readable JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ModelLoadError(f"model card {path}: expected a JSON object, got {type(data).__name__}")
+    return path, data
+
+
+def read_card(model_path: str | Path) -> InputSpec | None:
+    """The model card next to ``model_path`` as an ``InputSpec`` (``None`` when there is none)."""
+    found = _card_json(model_path)
+    if found is None:
+        return None
+    path, data = found
     names = {k: f"{v} in model card {path}" for k, v in CARD_NAMES.items()}
     try:
         spec = spec_from_values(data, names, f"model card {path.name}")
@@ -210,3 +219,29 @@ def _card_labels(labels, card: Path) -> tuple[str, ...]:
     elif isinstance(labels, list):
         return tuple(str(v) for v in labels)
     raise ModelLoadError(f"model card {card}: 'labels' must be a list of names or a file path")
+
+
+ARCHITECTURE_FAMILIES = ("shapesnet", "torchvision")
+
+
+def card_architecture(model_path: str | Path) -> dict | None:
+    """The ``architecture`` object of the card next to ``model_path``, when it names one that can
+    be rebuilt (a distilled student: ``{"family": "shapesnet", "widths": [...], "depth": d,
+    "num_classes": K}`` or ``{"family": "torchvision", "name": ..., "num_classes": K}``); then the
+    model file is a plain state dict, read with ``weights_only=True``. ``None`` without such a card
+    (a free-text ``architecture``, as in the demo models' cards, names nothing to rebuild; an
+    unreadable card is reported by ``read_card``, as before)."""
+    try:
+        found = _card_json(model_path)
+    except ModelLoadError:
+        return None
+    if found is None:
+        return None
+    path, data = found
+    arch = data.get("architecture")
+    if not isinstance(arch, dict):
+        return None
+    if arch.get("family") not in ARCHITECTURE_FAMILIES:
+        raise ModelLoadError(f"model card {path}: 'architecture' family must be one of "
+                             f"{', '.join(ARCHITECTURE_FAMILIES)}, got {arch.get('family')!r}")
+    return arch
