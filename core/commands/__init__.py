@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-COMMAND_MODULES: tuple[str, ...] = ("metrics", "diagnose", "units", "study", "distill")
+COMMAND_MODULES: tuple[str, ...] = ("metrics", "diagnose", "units", "dataset", "study", "distill")
 
 
 def register_all(sub) -> dict:
