@@ -1,4 +1,6 @@
-"""Entry point of the desktop application: opens on the demo model, a demo image and Grad-CAM."""
+"""Entry point of the desktop application: a splash at once, then the window (torch loads after
+the splash is on screen), opening on the demo model, a demo image and the default method, or on
+a saved session (``--open FILE``)."""
 
 from __future__ import annotations
 
@@ -9,22 +11,86 @@ RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 FIRST_IMAGE = RESOURCES / "images" / "demo" / "clean_star.png"
 
 
+def show_splash(app):
+    """A splash drawn with Qt only (no pyqtgraph, no torch), on screen within a fraction of a second.
+    A plain frameless label: QSplashScreen waits up to 1 s for the window manager to expose it."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    from .qt_compat import immortalize_singletons
+
+    immortalize_singletons()
+    splash = QLabel("<div style='font-size:22pt; font-weight:bold'>Saliency Studio</div>"
+                    "<div style='color:#9aa0a6; margin-top:18px'>Loading the engine (PyTorch)…</div>")
+    splash.setObjectName("splash")
+    splash.setWindowFlags(Qt.SplashScreen | Qt.FramelessWindowHint | Qt.WindowStaysOnTopHint)
+    splash.setAlignment(Qt.AlignCenter)
+    splash.setStyleSheet("QLabel#splash { background: #202124; color: #e8eaed; border: 1px solid #5f6368; }")
+    splash.resize(460, 200)
+    screen = app.primaryScreen()
+    if screen is not None:
+        splash.move(screen.availableGeometry().center() - splash.rect().center())
+    splash.show()
+    app.processEvents()
+    return splash
+
+
+def build_window(app, splash=None, settings=None):
+    """Import the window (this loads torch), show it and close the splash."""
+    from .main_window import MainWindow
+
+    window = MainWindow(settings)
+    window.show()
+    if splash is not None:
+        splash.close()
+    return window
+
+
 def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from .main_window import MainWindow
-
-    app = QApplication.instance() or QApplication(sys.argv[:1] + list(argv or []))
+    argv = list(argv or [])
+    app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Saliency Studio")
-    window = MainWindow()
-    window.show()
-    start(window)
+    window = build_window(app, show_splash(app))
+    from .log_setup import install_excepthook
+
+    install_excepthook(window.notifications.notify)  # an unexpected error is logged and shown, never a crash
+    opened = Path(argv[argv.index("--open") + 1]) if "--open" in argv[:-1] else None
+    if opened is not None and opened.suffix.lower() == ".json":
+        window.files.open_file(opened)  # a saved session
+    else:
+        start(window, image=opened or FIRST_IMAGE)
     return app.exec()
 
 
+def start(window, model: str = "demo", image: Path = FIRST_IMAGE) -> None:
+    """Load ``model`` with ``image``; the default method then runs by itself (it is instant)."""
+    from . import adapters
+
+    window.session.set_method(adapters.DEFAULT_METHOD)
+    window.session.load_model(model, "none", image=Path(image))
+
+
+def self_test_methods() -> list[str]:
+    """The default method and, per other family, its cheapest map-making method (registry)."""
+    from . import adapters
+
+    chosen = {adapters.method_spec(adapters.DEFAULT_METHOD).family: adapters.DEFAULT_METHOD}
+    for name, spec in adapters.methods().items():
+        if not adapters.makes_map(spec):
+            continue
+        best = chosen.get(spec.family)
+        if best is None or (best != adapters.DEFAULT_METHOD
+                            and adapters.passes(spec) < adapters.passes(adapters.method_spec(best))):
+            chosen[spec.family] = name
+    return list(chosen.values())
+
+
 def self_test(out_dir: str | Path | None = None) -> int:
-    """Open the window offscreen, load the demo model, compute a gradient method, a CAM and a
-    perturbation method through the job runner, write an overlay PNG; 0 when all worked."""
+    """Open the window offscreen, load the demo model, compute the default method and the
+    cheapest method of each other family through the job runner, write an overlay PNG of each;
+    0 when all worked."""
     import os
     import tempfile
 
@@ -32,67 +98,65 @@ def self_test(out_dir: str | Path | None = None) -> int:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="saliency-studio-selftest-"))
+    app = QApplication.instance() or QApplication([])
+    app.setApplicationName("Saliency Studio")
+    window = build_window(app, settings=QSettings(str(out_dir / "selftest-settings.ini"), QSettings.IniFormat))
     import numpy as np
 
     from core.render import overlay, save_png
 
-    from .main_window import MainWindow
-
-    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="saliency-studio-selftest-"))
-    app = QApplication.instance() or QApplication([])
-    app.setApplicationName("Saliency Studio")
-    window = MainWindow(QSettings(str(out_dir / "selftest-settings.ini"), QSettings.IniFormat))
-    window.show()
     failures: list[str] = []
-    window.jobs.failed.connect(lambda _id, kind, message, trace: failures.append(f"{kind}: {message}"))
+    waiting = {"method": None, "got": [], "loop": None}
+
+    def shown(result):
+        if waiting["loop"] is not None and waiting["method"] in (None, result.method):
+            waiting["got"].append(result)
+            waiting["loop"].quit()
+
+    def failed(_id, kind, message, _trace):
+        failures.append(f"{kind}: {message}")
+        if waiting["loop"] is not None:
+            waiting["loop"].quit()
+
+    window.explanation_shown.connect(shown)  # connected once: no disconnects while jobs run
+    window.jobs.failed.connect(failed)
 
     def wait_for(action, method: str | None = None, seconds: float = 300):
         """Run ``action`` and wait for the explanation of ``method`` (any, if None)."""
-        loop, got = QEventLoop(), []
-
-        def shown(result):
-            if method is None or result.method == method:
-                got.append(result)
-                loop.quit()
-
-        window.explanation_shown.connect(shown)
-        window.jobs.failed.connect(loop.quit)
+        loop = QEventLoop()
+        waiting.update(method=method, got=[], loop=loop)
         QTimer.singleShot(int(seconds * 1000), loop.quit)
         action()
-        if not got:
+        cached = window.session.result()
+        if method is not None and cached is not None and cached.method == method:
+            waiting["got"].append(cached)  # already computed (e.g. the default method at start)
+        if not waiting["got"]:
             loop.exec()
-        window.explanation_shown.disconnect(shown)
-        window.jobs.failed.disconnect(loop.quit)
-        if not got:
+        waiting["loop"] = None
+        if not waiting["got"]:
             raise RuntimeError(failures[-1] if failures else "timed out")
-        return got[-1]
+        return waiting["got"][-1]
 
     try:
         wait_for(lambda: start(window))
         results = {}
-        for method, params in (("saliency", {}), ("gradcam", {}), ("occlusion", {"window": 32, "stride": 16})):
-            def run(m=method, p=params):
-                window.methods.select(m)
-                window.run_method(m, {**window.methods.params(), **p})
+        for method in self_test_methods():
+            def run(m=method):
+                window.session.set_method(m)
+                window.session.explain()
             results[method] = wait_for(run, method)
         for method, result in results.items():
             if result.map.shape != result.image.shape[:2] or not np.isfinite(result.map).all():
                 raise RuntimeError(f"{method}: unexpected result")
             save_png(out_dir / f"selftest_{method}.png", overlay(result.image, result.map))
-        print(f"self-test passed: overlays written to {out_dir}")
+        print(f"self-test passed ({', '.join(results)}): overlays written to {out_dir}")
         return 0
     except Exception as exc:  # report, never hang or crash silently
         print(f"self-test FAILED: {exc}", file=sys.stderr)
         return 1
     finally:
         window.close()
-
-
-def start(window, model: str = "demo", image: Path = FIRST_IMAGE) -> None:
-    """Load ``model`` and ``image``; the window then computes the selected method (Grad-CAM)."""
-    window.methods.select("gradcam")
-    window.image_path = Path(image)
-    window.load_model(model, "none")
 
 
 if __name__ == "__main__":

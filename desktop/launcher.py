@@ -1,12 +1,14 @@
 """The ``saliency-studio`` command and the packaged (frozen) application's entry point.
 
-No arguments or ``gui``: the desktop app. ``--self-test [--out DIR]`` (or ``gui --self-test``):
+No arguments or ``gui``: the desktop app; ``--open FILE``: the app on a saved session (or an
+image). ``--self-test [--out DIR]`` (or ``gui --self-test``):
 the offscreen self-test, exit status 0 when it passed. Anything else goes to ``core.cli``.
 Windowed builds have no console: stdout/stderr go to console.log in the user's log folder (core.paths).
 """
 
 import multiprocessing
 import sys
+from pathlib import Path
 
 
 def _log_without_console() -> None:
@@ -24,13 +26,17 @@ def run(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["gui"]:
         argv = argv[1:]
-    if not argv or argv[0] == "--self-test":
+    if not argv or argv[0] in ("--self-test", "--open"):
         from desktop.app import main, self_test
 
         if argv and argv[0] == "--self-test":
             out = argv[argv.index("--out") + 1] if "--out" in argv[:-1] else None
             return self_test(out)
-        return main([])
+        if argv and (len(argv) != 2 or not Path(argv[1]).is_file()):
+            print("usage: saliency-studio --open FILE (a session .json or an image)"
+                  + (f"; {argv[1]}: no such file" if len(argv) > 1 else ""), file=sys.stderr)
+            return 2
+        return main(argv)
     from core.cli import main as cli_main
 
     return cli_main(argv)

@@ -114,6 +114,7 @@ class MethodPanel(QWidget):
         self.basic_form = QFormLayout()
         self.no_settings = QLabel("Nothing to set for this method.")
         self.no_settings.setStyleSheet("color: #888;")
+        self.no_settings.setWordWrap(True)
         self.advanced_toggle = QToolButton()
         self.advanced_toggle.setObjectName("advanced_toggle")
         self.advanced_toggle.setCheckable(True)

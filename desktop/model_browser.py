@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLineEdit, QMessageBox,
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from core.models import DEMO_MODELS, zoo_names
-
-from .input_dialog import ModelInputDialog
 
 
 class ModelBrowser(QWidget):
@@ -24,7 +21,8 @@ class ModelBrowser(QWidget):
         self.model = QComboBox()
         self.model.setObjectName("model")
         self.model.setEditable(False)
-        self.model.addItems(list(DEMO_MODELS) + list(zoo_names()))
+        self.model.addItem("loading the model list…")
+        self.demo_models: set[str] = set()
         self.weights = QComboBox()
         self.weights.setObjectName("weights")
         self.weights.addItems(["DEFAULT", "none"])
@@ -35,6 +33,9 @@ class ModelBrowser(QWidget):
         open_file.setToolTip("TorchScript, or a pickled nn.Module (asks before running its code)")
         weights_file = QPushButton("Weights file for this architecture…")
         weights_file.setToolTip("a state-dict checkpoint for the torchvision model chosen above")
+        self.loaded = QLabel("no model loaded")
+        self.loaded.setObjectName("loaded_model")
+        self.loaded.setWordWrap(True)
         self.search = QLineEdit()
         self.search.setPlaceholderText("filter layers")
         self.tree = QTreeWidget()
@@ -46,6 +47,7 @@ class ModelBrowser(QWidget):
         row.addWidget(self.weights, 1)
         row.addWidget(load)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.loaded)
         layout.addLayout(row)
         layout.addWidget(open_file)
         layout.addWidget(weights_file)
@@ -58,9 +60,24 @@ class ModelBrowser(QWidget):
         self.tree.itemClicked.connect(lambda item, _: self.layer_selected.emit(item.data(0, Qt.UserRole)))
         self.items: dict[str, QTreeWidgetItem] = {}
 
+    def populate(self) -> None:
+        """Fill the model list (bundled demo models, then the torchvision zoo). Deferred until the
+        window is up: listing the zoo imports torchvision (~2.5 s)."""
+        if self.demo_models:
+            return
+        from core.models import DEMO_MODELS, zoo_names
+
+        current = self.model.currentText()
+        self.demo_models = set(DEMO_MODELS)
+        self.model.clear()
+        self.model.addItems(list(DEMO_MODELS) + list(zoo_names()))
+        if self.model.findText(current) >= 0:
+            self.model.setCurrentText(current)
+
     def _load_selected(self) -> None:
+        self.populate()
         name = self.model.currentText()
-        weights = "none" if name in DEMO_MODELS else self.weights.currentText()
+        weights = "none" if name in self.demo_models else self.weights.currentText()
         self.load_requested.emit(name, weights, False)
 
     def _open_file(self) -> None:
@@ -72,19 +89,34 @@ class ModelBrowser(QWidget):
             "Load it only if you trust where it came from. Allow running its code?",
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         trust = answer == QMessageBox.Yes
+        from .input_dialog import ModelInputDialog
+
         dialog = ModelInputDialog(path, self)
         if dialog.exec() != QDialog.Accepted:
             return
         self.file_load_requested.emit(path, trust, dialog.spec())
 
     def _weights_file(self) -> None:
+        self.populate()
         name = self.model.currentText()
-        if name in DEMO_MODELS:
+        if name in self.demo_models:
             QMessageBox.information(self, "Choose an architecture", "Pick a torchvision model first.")
             return
         path, _ = QFileDialog.getOpenFileName(self, f"State dict for {name}", "", "Checkpoints (*.pt *.pth *.bin);;All (*)")
         if path:
             self.load_requested.emit(name, path, False)
+
+    def show_loaded(self, name: str, source: str, random_weights: bool) -> None:
+        """Name the model that is loaded (also after a failed load of another one)."""
+        self.populate()
+        index = self.model.findText(name)
+        if index >= 0:
+            self.model.setCurrentIndex(index)
+        if random_weights:
+            self.loaded.setText(f"<b>Loaded: {name}</b> — <span style='color:#c5221f'>random weights: "
+                                "predictions and maps mean nothing</span>")
+        else:
+            self.loaded.setText(f"<b>Loaded: {name}</b> ({source})")
 
     def set_layers(self, table, selected: str | None = None) -> None:
         """Fill the tree from ``core.layers.layer_table`` rows (nested by dotted names)."""

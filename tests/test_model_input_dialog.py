@@ -103,13 +103,15 @@ def test_window_loads_a_described_model_and_shows_warnings(qtbot, bare_window, t
     with wait_message(qtbot, bare_window, "loaded") as b:
         bare_window.models.file_load_requested.emit(str(gray), True, inputs)
     assert "loaded" in b.args[0]
-    assert bare_window.bundle.preprocess.channels == 1 and bare_window.bundle.preprocess.crop == (32, 32)
+    bundle = bare_window.session.bundle
+    assert bundle.preprocess.channels == 1 and bundle.preprocess.crop == (32, 32)
     with wait_message(qtbot, bare_window, "failed") as b:
-        bare_window.load_model(str(gray), "DEFAULT", True)  # no description: 3 channels do not fit
+        bare_window.session.load_model(str(gray), "DEFAULT", True)  # no description: 3 channels do not fit
     assert "expects 1 input channel" in b.args[0]
     untracked = tmp_path / "untracked.pth"
     torch.save(BatchStatsNet("untracked"), untracked)
     with wait_message(qtbot, bare_window, "warning:") as b:
-        bare_window.load_model(str(untracked), "DEFAULT", True, InputSpec(input_size=(32, 32)))
+        bare_window.session.load_model(str(untracked), "DEFAULT", True, InputSpec(input_size=(32, 32)))
     assert "batch" in b.args[0]
-    assert bare_window.model_warning.isVisible() and "batch" in bare_window.model_warning.text()
+    # the warning stays in the notification area until dismissed
+    assert any(n.level == "warning" and "batch" in n.text for n in bare_window.notifications.items())
