@@ -38,6 +38,11 @@ def makes_map(spec) -> bool:
     return spec.output == "map"
 
 
+def map_method(session) -> str:
+    """The method whose maps diagnosis and bias views show: the selected one when it makes a map."""
+    return session.method if makes_map(session.spec()) else DEFAULT_METHOD
+
+
 def passes(spec, input_hw=(128, 128)) -> int:
     """Network passes of the method at its defaults (registry)."""
     return int(spec.passes(None, tuple(input_hw)))

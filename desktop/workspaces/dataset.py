@@ -41,8 +41,7 @@ class DatasetWorkspace(QWidget):
             self.render()
 
     def method(self) -> str:
-        s = self.session
-        return s.method if adapters.makes_map(s.spec()) else adapters.DEFAULT_METHOD
+        return adapters.map_method(self.session)
 
     def render(self) -> None:
         s = self.session

@@ -122,9 +122,7 @@ class DiagnoseWorkspace(QWidget):
             self.render()
 
     def method(self) -> str:
-        """The method the attack views explain with: the selected one when it makes a map."""
-        s = self.session
-        return s.method if adapters.makes_map(s.spec()) else adapters.DEFAULT_METHOD
+        return adapters.map_method(self.session)
 
     # ----- rendering from the session -----
     def render(self) -> None:
