@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from .canvas import ImageCanvas
+from .widgets import titled
 
 REGIONS = {"no region": None, "top-left corner (demo tag)": "tag"}
 
@@ -73,11 +74,11 @@ class ScanPanel(QWidget):
         row.addWidget(self.region, 1)
         row.addWidget(self.bias_button)
         left = QSplitter(Qt.Vertical)
-        left.addWidget(_column(QLabel("<b>Confusion</b> (rows: true class, columns: predicted)"), self.confusion))
-        left.addWidget(_column(QLabel("<b>Mistakes</b>, most confident first"), self.mistakes))
+        left.addWidget(titled(QLabel("<b>Confusion</b> (rows: true class, columns: predicted)"), self.confusion))
+        left.addWidget(titled(QLabel("<b>Mistakes</b>, most confident first"), self.mistakes))
         right = QSplitter(Qt.Vertical)
-        right.addWidget(_column(self.counterfactual_title, self.counterfactual))
-        right.addWidget(_column(self.bias_summary, self.bias_table))
+        right.addWidget(titled(self.counterfactual_title, self.counterfactual))
+        right.addWidget(titled(self.bias_summary, self.bias_table))
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.setObjectName("dataset_splitter")
         self.splitter.addWidget(left)
@@ -172,11 +173,3 @@ class ScanPanel(QWidget):
             for c, text in enumerate(cells):
                 self.bias_table.setItem(r, c, QTableWidgetItem(text))
 
-
-def _column(title: QLabel, widget: QWidget) -> QWidget:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(title)
-    layout.addWidget(widget, 1)
-    return box

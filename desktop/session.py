@@ -30,7 +30,7 @@ FIELDS = ("model", "image", "target", "layer", "method", "params")
 SCOPES = {
     "explanation": FIELDS, "metrics": FIELDS, "attack": FIELDS, "sweep": FIELDS,
     "headline": FIELDS,  # one headline metric of a Compare cell
-    "occlusion": ("model", "image", "target"),
+    "patch_probe": ("model", "image", "target"),  # drag-to-occlude readings
     "scan": ("model",), "bias": ("model", "layer", "method", "params"),
     "counterfactual": ("model", "layer", "method", "params"),
 }

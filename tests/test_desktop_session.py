@@ -82,7 +82,7 @@ def test_unticking_the_patch_clears_the_occluded_probability(qtbot, window):
         diagnose.controls.patch.setChecked(True)
     assert "%" in diagnose.controls.readout.text()
     diagnose.controls.patch.setChecked(False)
-    assert diagnose.controls.readout.text() == "—" and window.session.result("occlusion") is None
+    assert diagnose.controls.readout.text() == "—" and window.session.result("patch_probe") is None
     assert diagnose.canvas.patch is None
 
 

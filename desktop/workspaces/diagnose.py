@@ -8,25 +8,17 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPen
-from PySide6.QtWidgets import (QFrame, QGraphicsRectItem, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from .. import adapters
 from ..canvas import ImageCanvas
 from ..diagnose_panel import DiagnosePanel
+from ..widgets import titled
 
 PLOT_MIN = (180, 140)
 SWEEP_STEPS_255 = (0, 1, 2, 4, 8, 16)
 FILL_COLOURS = {"grey": (128, 128, 128, 235), "black": (0, 0, 0, 235), "blur": (200, 200, 200, 150),
                 "noise": (160, 140, 120, 200)}
-
-
-def _titled(title: QLabel, widget: QWidget) -> QWidget:
-    box = QFrame()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(2, 2, 2, 2)
-    layout.addWidget(title)
-    layout.addWidget(widget, 1)
-    return box
 
 
 def _plot(left: str, bottom: str) -> pg.PlotWidget:
@@ -74,12 +66,12 @@ class DiagnoseWorkspace(QWidget):
         self.attack_summary.setObjectName("attack_summary")
         self.attack_summary.setWordWrap(True)
         top = QSplitter(Qt.Horizontal)
-        top.addWidget(_titled(QLabel("<b>Image</b> (tick “show the patch”, then drag it)"), self.canvas))
+        top.addWidget(titled(QLabel("<b>Image</b> (tick “show the patch”, then drag it)"), self.canvas, 2))
         top.addWidget(self.trace)
         top.addWidget(self.sweep_plot)
         attacks = QSplitter(Qt.Horizontal)
         for name, view in self.views.items():
-            attacks.addWidget(_titled(self.titles[name], view))
+            attacks.addWidget(titled(self.titles[name], view, 2))
         bottom = QWidget()
         column = QVBoxLayout(bottom)
         column.setContentsMargins(0, 0, 0, 0)
@@ -118,7 +110,7 @@ class DiagnoseWorkspace(QWidget):
         session.results_changed.connect(self._results_changed)
 
     def _results_changed(self, kind: str) -> None:
-        if kind in ("occlusion", "attack", "sweep"):
+        if kind in ("patch_probe", "attack", "sweep"):
             self.render()
 
     def method(self) -> str:
@@ -137,7 +129,7 @@ class DiagnoseWorkspace(QWidget):
             self.canvas.set_image(ex.display)
             self._fill_item = None
             self._toggle_patch(self.controls.patch.isChecked())
-        probe = s.result("occlusion")
+        probe = s.result("patch_probe")
         if probe is None:
             self.controls.readout.setText("—")
             if not self.trace_values:
@@ -199,7 +191,7 @@ class DiagnoseWorkspace(QWidget):
             self._fill_item = None
             self.trace_values = []
             self.trace_curve.setData([])
-            self.session.drop("occlusion")  # the occluded probability goes with the patch
+            self.session.drop("patch_probe")  # the occluded probability goes with the patch
             return
         size = self.controls.size.value()
         self.canvas.show_patch(size)
@@ -218,7 +210,7 @@ class DiagnoseWorkspace(QWidget):
         if s.explainer is None:
             return
         self.occlusion_requests += 1
-        explainer, fill, key = s.explainer, self.controls.fill.currentText(), s.key("occlusion")
+        explainer, fill, key = s.explainer, self.controls.fill.currentText(), s.key("patch_probe")
         cached = self._occluder if self._occluder and self._occluder[:2] == (explainer, fill) else None
 
         def job(progress):
