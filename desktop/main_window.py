@@ -21,10 +21,7 @@ from .model_browser import ModelBrowser
 from .notifications import LogPanel, NotificationArea
 from .qt_compat import immortalize_singletons
 from .session import Session
-from .workspaces.compare import CompareWorkspace
-from .workspaces.dataset import DatasetWorkspace
-from .workspaces.diagnose import DiagnoseWorkspace
-from .workspaces.explain import ExplainWorkspace
+from .workspaces import WORKSPACES, workspace_class
 
 
 
@@ -41,12 +38,9 @@ class MainWindow(QMainWindow):
         self.log_file = setup_logging()
         self.jobs = JobRunner(self)
         self.session = Session(self.jobs, self)
-        self.explain = ExplainWorkspace(self.session, self.jobs)
-        self.compare = CompareWorkspace(self.session, self.jobs)
-        self.diagnose = DiagnoseWorkspace(self.session, self.jobs)
-        self.dataset = DatasetWorkspace(self.session, self.jobs)
-        self.workspaces = {"explain": self.explain, "compare": self.compare, "diagnose": self.diagnose,
-                           "dataset": self.dataset}
+        self.workspaces = {name: workspace_class(name)(self.session, self.jobs) for name in WORKSPACES}
+        for name, workspace in self.workspaces.items():
+            setattr(self, name, workspace)  # window.explain, window.compare, …
         self.notifications = NotificationArea()
         self.stack = QStackedWidget()
         for workspace in self.workspaces.values():

@@ -24,6 +24,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from . import adapters
+from .workspaces import WORKSPACES
 
 FIELDS = ("model", "image", "target", "layer", "method", "params")
 # which parts of the selection each kind of result depends on
@@ -35,7 +36,6 @@ SCOPES = {
     "counterfactual": ("model", "layer", "method", "params"),
 }
 CACHE_PER_KIND = 48
-WORKSPACES = ("explain", "compare", "diagnose", "dataset")
 
 
 class ResultKey(NamedTuple):
@@ -98,7 +98,7 @@ class Session(QObject):
         self.layer: str | None = None
         self.method: str = adapters.DEFAULT_METHOD
         self.params: dict = adapters.method_spec(self.method).resolve({})
-        self.workspace = WORKSPACES[0]
+        self.workspace = next(iter(WORKSPACES))
         self.device = "cpu"
         self.running: dict[ResultKey, int] = {}  # explanation key → job id
         self.last_finished: ResultKey | None = None  # the explanation shown before a Run
