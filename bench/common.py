@@ -12,16 +12,33 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed_call(fn) -> float:
+    """Wall time of one ``fn()``, queued GPU work included."""
+    _sync()
+    t0 = time.perf_counter()
+    fn()
+    _sync()
+    return time.perf_counter() - t0
+
+
 def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup``."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(timed_call(fn) for _ in range(repeats))
+
+
+def tuned_batch(bundle, shape, backward: bool = False) -> str:
+    """The batch size our code measured and uses for ``bundle`` (what a user gets), as text."""
+    from core.batch_tuning import DEFAULT_CACHE, tune_key
+
+    size = DEFAULT_CACHE.get(tune_key(bundle, shape, backward))
+    return f"tuned {size}" if size else "table default"
 
 
 def paired_times(fa, fb, repeats: int = 9, warmup: int = 1) -> tuple[float, float]:
@@ -31,9 +48,7 @@ def paired_times(fa, fb, repeats: int = 9, warmup: int = 1) -> tuple[float, floa
     ta, tb = [], []
     for _ in range(repeats):
         for fn, out in ((fa, ta), (fb, tb)):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
+            out.append(timed_call(fn))
     return statistics.median(ta), statistics.median(tb)
 
 

@@ -1,4 +1,5 @@
-"""Batch sizes per device, and running work in batches that halve on out-of-memory."""
+"""Batch sizes per device (measured per model by ``core.batch_tuning``; this table is the
+fallback), and running work in batches that halve on out-of-memory."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from typing import Callable
 
 import torch
 
+from . import batch_tuning
+from .batch_tuning import BatchSizeCache, TuneKey, tune_key
 from .jobs import Progress
+
+__all__ = ["BatchSizeCache", "TuneKey", "channels_last_call", "default_batch_size", "run_batches", "tune_key"]
 
 # Measured, not maximised: on a 2-core CPU large batches buy little (resnet50: 32 ms/image
 # at batch 1, 72 at 64 for forward); on GPUs throughput keeps rising for a while.
@@ -25,11 +30,68 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def run_batches(n: int, batch_size: int, fn: Callable[[int, int], None],
-                progress: Progress | None = None) -> int:
+                progress: Progress | None = None, tune: TuneKey | None = None,
+                cache: BatchSizeCache | None = None, clock: Callable[[], float] | None = None) -> int:
     """Call ``fn(start, stop)`` over ``range(n)`` in batches; halve the batch on OOM.
 
+    ``batch_size`` > 0 is used as given. With ``batch_size`` 0 and a ``tune`` key, the size is the
+    one measured for that key (``core.batch_tuning``), measured now on the job's first batches
+    when none is cached and the job is long enough, else the device's table default.
     Returns the batch size that finally worked. ``progress.step`` is called per item done.
     """
+    if batch_size and batch_size > 0:
+        return _run_fixed(n, batch_size, fn, progress)
+    if tune is None:
+        raise ValueError("run_batches needs a batch size or a tuning key")
+    fallback = default_batch_size(tune.device_type, tune.backward)
+    if not batch_tuning.enabled():
+        return _run_fixed(n, fallback, fn, progress)
+    cache = cache or batch_tuning.DEFAULT_CACHE
+    known = cache.get(tune)
+    if known:
+        return _run_fixed(n, known, fn, progress)
+    search = batch_tuning.Search.start(tune)
+    if n < search.candidates[0] + sum(search.candidates):  # too short to measure: the table
+        return _run_fixed(n, fallback, fn, progress)
+    return _run_tuned(n, fn, progress, search, cache, clock or batch_tuning.clock)
+
+
+def _run_tuned(n, fn, progress, search: batch_tuning.Search, cache, clock) -> int:
+    start, warmed = 0, False
+    while start < n and not search.done:
+        size = search.next_size(warmed)
+        stop = min(start + size, n)
+        t0 = clock()
+        try:
+            fn(start, stop)
+            batch_tuning.synchronize(search.key.device_type)
+        except (RuntimeError, torch.OutOfMemoryError) as exc:
+            if not _is_oom(exc) or size == 1:
+                raise
+            search.cap(size)
+            _free_cached_memory()
+            continue
+        if stop - start == size:
+            if warmed:
+                search.record(size, clock() - t0)
+            warmed = True
+        if progress is not None:
+            progress.step(stop - start)
+        start = stop
+    if search.done:
+        cache.put(search.key, search.best(), search.per_input)
+    best = search.best()
+    if start < n:
+        best = _run_fixed(n - start, best, lambda a, b: fn(start + a, start + b), progress)
+    return best
+
+
+def _free_cached_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _run_fixed(n: int, batch_size: int, fn: Callable[[int, int], None], progress: Progress | None) -> int:
     batch_size = max(1, int(batch_size))
     start = 0
     while start < n:
@@ -40,8 +102,7 @@ def run_batches(n: int, batch_size: int, fn: Callable[[int, int], None],
             if not _is_oom(exc) or batch_size == 1:
                 raise
             batch_size //= 2
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            _free_cached_memory()
             continue
         if progress is not None:
             progress.step(stop - start)

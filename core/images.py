@@ -70,3 +70,11 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if img.shape[0] * img.shape[1] > MAX_PIXELS:
         raise ImageLoadError(f"{path}: {img.shape[1]}×{img.shape[0]} pixels is too large")
     return to_rgb8(img)
+
+
+def gaussian_blur(t: "torch.Tensor", kernel: list[int], sigma: list[float]) -> "torch.Tensor":
+    """torchvision's Gaussian blur, imported on first use: torchvision costs ~2 s at start-up and
+    the first heatmap does not need it."""
+    import torchvision.transforms.functional as TF
+
+    return TF.gaussian_blur(t, kernel, sigma)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..batching import channels_last_call, default_batch_size, run_batches
+from ..batching import channels_last_call, run_batches, tune_key
 from ..capture import LayerError, target_scores
 from .gradients import REDUCTIONS, batch_gradients, reduce_channels
 from .registry import MethodContext, MethodOutput, Param, register
@@ -298,7 +298,7 @@ def scorecam(ctx: MethodContext, relu: bool, variant: str, batch_size: int) -> M
             masks = (up - lo) / (hi - lo + 1e-8)
             scores[live[start:stop]] = channels_last_call(ctx.bundle, forward, ctx.x * masks[:, None]).float()
 
-    run_batches(n, batch_size or default_batch_size(ctx.bundle.device, backward=False), work, ctx.progress)
+    run_batches(n, batch_size, work, ctx.progress, tune=tune_key(ctx.bundle, ctx.x.shape[1:], backward=False))
     if n < len(a):
         with torch.inference_mode():
             scores[constant] = forward(torch.zeros_like(ctx.x)).float()

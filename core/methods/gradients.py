@@ -11,10 +11,10 @@ import contextlib
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 
-from ..batching import channels_last_call, default_batch_size, run_batches
+from ..batching import channels_last_call, run_batches, tune_key
 from ..capture import target_scores
+from ..images import gaussian_blur
 from .registry import MethodContext, MethodOutput, Param, register
 from .relu_override import SCOPES, other_activations, relu_rule
 
@@ -65,7 +65,6 @@ def batch_gradients(bundle, xs: torch.Tensor, target, *, rule: str | None = None
     input's own gradient. ``scores`` (length N), if given, receives the target scores.
     """
     grads = torch.empty_like(xs)
-    bs = batch_size or default_batch_size(bundle.device, backward=True)
     override = relu_rule(bundle.net, rule, scope) if rule else contextlib.nullcontext()
 
     def grad_of(chunk):
@@ -82,7 +81,7 @@ def batch_gradients(bundle, xs: torch.Tensor, target, *, rule: str | None = None
             scores[start:stop] = s
 
     with override:
-        run_batches(len(xs), bs, work, progress)
+        run_batches(len(xs), batch_size, work, progress, tune=tune_key(bundle, xs.shape[1:], backward=True))
     return grads
 
 
@@ -205,7 +204,7 @@ def make_baseline(bundle, x: torch.Tensor, kind: str, blur_sigma: float = 10.0) 
     if kind == "blur":
         k = 2 * int(round(3 * blur_sigma)) + 1
         pixels = pre.input_to_pixels(x)
-        return pre.pixels_to_input(TF.gaussian_blur(pixels, [k, k], [blur_sigma, blur_sigma]))
+        return pre.pixels_to_input(gaussian_blur(pixels, [k, k], [blur_sigma, blur_sigma]))
     raise ValueError(f"baseline must be one of {BASELINES}")
 
 

@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 
 from ..capture import target_scores
+from ..images import gaussian_blur
 from .registry import MethodContext, MethodOutput, Param, register
 
 STARTS = ("zeros", "noise", "image")
@@ -150,7 +150,7 @@ def _regularise(pix, step, l2, blur_every, blur_sigma, clip_norm, clip_contribut
         dev.mul_(1 - l2)
     if blur_every and blur_sigma > 0 and (step + 1) % blur_every == 0:
         k = 2 * int(math.ceil(3 * blur_sigma)) + 1
-        dev.copy_(TF.gaussian_blur(dev, [k, k], [blur_sigma, blur_sigma]))
+        dev.copy_(gaussian_blur(dev, [k, k], [blur_sigma, blur_sigma]))
     if clip_norm:
         norm = dev.norm(dim=1, keepdim=True)
         dev.mul_(norm >= torch.quantile(norm.flatten(), clip_norm / 100))

@@ -11,10 +11,10 @@ import math
 
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.functional as TF
 
-from ..batching import channels_last_call, default_batch_size, run_batches
+from ..batching import channels_last_call, run_batches, tune_key
 from ..capture import target_scores
+from ..images import gaussian_blur
 from .registry import MethodContext, MethodOutput, Param, register
 
 FILLS = ("mean", "grey", "black", "blur", "noise", "zeros")
@@ -34,7 +34,7 @@ def fill_image(bundle, x: torch.Tensor, fill: str, seed: int = 0, blur_sigma: fl
         return torch.zeros_like(x)
     if fill == "blur":
         k = 2 * int(round(3 * blur_sigma)) + 1
-        return pre.pixels_to_input(TF.gaussian_blur(pre.input_to_pixels(x), [k, k], [blur_sigma, blur_sigma]))
+        return pre.pixels_to_input(gaussian_blur(pre.input_to_pixels(x), [k, k], [blur_sigma, blur_sigma]))
     if fill == "noise":
         gen = torch.Generator().manual_seed(seed)
         return pre.pixels_to_input(torch.rand(x.shape, generator=gen).to(x.device, x.dtype))
@@ -93,7 +93,6 @@ def occlusion(ctx: MethodContext, window: int, stride: int, fill: str, progressi
     total = torch.zeros(h, w, device=x.device)
     count = torch.zeros(h, w, device=x.device)
     ctx.progress.set_total(len(order))
-    bs = batch_size or default_batch_size(ctx.bundle.device, backward=False)
 
     def work(start, stop):
         chunk = order[start:stop]
@@ -106,7 +105,7 @@ def occlusion(ctx: MethodContext, window: int, stride: int, fill: str, progressi
         if coarse_ok and start < len(first) <= stop and ctx.partial is not None:
             ctx.partial(MethodOutput(map=(total / count.clamp(min=1)).clone(), info={"stage": "coarse"}))
 
-    run_batches(len(order), bs, work, ctx.progress)
+    run_batches(len(order), batch_size, work, ctx.progress, tune=tune_key(ctx.bundle, x.shape[1:], backward=False))
     return MethodOutput(map=total / count.clamp(min=1), info={"windows": len(order), "score": base})
 
 
@@ -182,7 +181,7 @@ def rise(ctx: MethodContext, masks: int, grid: int, p: float, score: str, batch_
             ctx.partial(MethodOutput(map=(sal[row] / (done * p)).view(h, w).clone(),
                                      info={"masks_done": done}))
 
-    run_batches(masks, batch_size or default_batch_size(ctx.bundle.device, backward=False), work, ctx.progress)
+    run_batches(masks, batch_size, work, ctx.progress, tune=tune_key(ctx.bundle, x.shape[1:], backward=False))
     maps = (sal / (masks * p)).view(classes, h, w)
     return MethodOutput(map=maps[0 if index is None else index], info={"masks": masks},
                         extras={"class_maps": maps})

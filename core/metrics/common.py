@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..batching import channels_last_call, default_batch_size, run_batches
+from ..batching import channels_last_call, default_batch_size, run_batches, tune_key
 from ..jobs import Progress
 
 
@@ -30,12 +30,13 @@ class MetricResult:
 
 
 def class_probabilities(bundle, make_batch: Callable[[int, int], torch.Tensor], n: int, index: int,
-                        batch_size: int = 0, progress: Progress | None = None, kind: str = "probability"
-                        ) -> np.ndarray:
+                        batch_size: int = 0, progress: Progress | None = None, kind: str = "probability",
+                        sample_shape: tuple | None = None) -> np.ndarray:
     """Score of class ``index`` for ``n`` inputs built batch by batch by ``make_batch(start, stop)``.
 
     ``kind``: softmax ``probability`` or raw ``logit``. Runs under inference mode, in batches
-    that halve on out-of-memory.
+    that halve on out-of-memory; ``sample_shape`` (one input's shape) lets the batch size be
+    the one measured for this model (``core.batch_tuning``) when ``batch_size`` is 0.
     """
     scores = np.empty(n, np.float64)
 
@@ -47,7 +48,10 @@ def class_probabilities(bundle, make_batch: Callable[[int, int], torch.Tensor], 
         with torch.inference_mode():
             scores[start:stop] = channels_last_call(bundle, score, make_batch(start, stop)).cpu().numpy()
 
-    run_batches(n, batch_size or default_batch_size(bundle.device, backward=False), work, progress)
+    if batch_size or sample_shape is None:
+        run_batches(n, batch_size or default_batch_size(bundle.device, backward=False), work, progress)
+    else:
+        run_batches(n, 0, work, progress, tune=tune_key(bundle, sample_shape, backward=False))
     return scores
 
 

@@ -118,7 +118,8 @@ def deletion_and_insertion(bundle, x: torch.Tensor, attr_map, modes=("deletion",
 
     if progress is not None:
         progress.set_total(len(jobs))
-    values = dict(zip(jobs, class_probabilities(bundle, make, len(jobs), target, batch_size, progress)))
+    values = dict(zip(jobs, class_probabilities(bundle, make, len(jobs), target, batch_size, progress,
+                                                       sample_shape=x.shape[1:])))
     values.update({key: values[src] for key, src in alias.items()})
     fractions = np.minimum(np.arange(n_steps + 1) * step, n_pix) / n_pix
     results = {}
@@ -168,7 +169,8 @@ def region_perturbation(bundle, x: torch.Tensor, attr_map, order: str = "morf", 
 
     if progress is not None:
         progress.set_total(steps + 1)
-    scores = class_probabilities(bundle, make, steps + 1, target, batch_size, progress, kind=score)
+    scores = class_probabilities(bundle, make, steps + 1, target, batch_size, progress, kind=score,
+                                 sample_shape=x.shape[1:])
     drops = scores[0] - scores
     return MetricResult(f"aopc_{order}", float(drops.mean()), (np.arange(steps + 1), drops),
                         {"target": target, "region": region, "steps": steps, "fill": fill})

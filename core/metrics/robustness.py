@@ -16,7 +16,6 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 from torch import nn
 
 from ..jobs import Progress, ensure_progress
@@ -75,11 +74,15 @@ def ssim(a, b, sigma: float = 1.5) -> float:
 
 
 def _affine(t: torch.Tensor, angle: float, shift: tuple[int, int]) -> torch.Tensor:
+    import torchvision.transforms.functional as TF  # on first use: torchvision is slow to import
+
     return TF.affine(t, angle=angle, translate=list(shift), scale=1.0, shear=[0.0],
                      interpolation=TF.InterpolationMode.BILINEAR)
 
 
 def _unaffine(t: torch.Tensor, angle: float, shift: tuple[int, int]) -> torch.Tensor:
+    import torchvision.transforms.functional as TF
+
     back = TF.affine(t, angle=0.0, translate=[-shift[0], -shift[1]], scale=1.0, shear=[0.0],
                      interpolation=TF.InterpolationMode.BILINEAR)
     return TF.affine(back, angle=-angle, translate=[0, 0], scale=1.0, shear=[0.0],
