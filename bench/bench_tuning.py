@@ -2,7 +2,7 @@
 which size it chose, and the whole job's time at the tuned size against the fixed table's size.
 
 resnet50 224×224, random-init weights: occlusion 16/8 (forward only, 729 windows) and SmoothGrad
-with 600 samples (forward + backward). Writes bench/results/tuning_<device>.md.
+with 700 samples (forward + backward). Writes bench/results/tuning_<device>.md.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from core.models import load_model  # noqa: E402
 from core.targets import ClassTarget  # noqa: E402
 
 JOBS = {"occlusion 16/8 (forward)": ("occlusion", {"window": 16, "stride": 8, "progressive": False}, False),
-        "SmoothGrad 600 samples (forward + backward)": ("smoothgrad", {"samples": 600}, True)}
+        "SmoothGrad 700 samples (forward + backward)": ("smoothgrad", {"samples": 700}, True)}
 MODEL, SIZE = os.environ.get("BENCH_MODEL", "resnet50"), int(os.environ.get("BENCH_SIZE", "224"))
 
 

@@ -61,7 +61,7 @@ def machine() -> str:
 
 def agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     """(Pearson correlation, max abs difference) of two attributions."""
-    a, b = a.detach().flatten().double(), b.detach().flatten().double()
+    a, b = a.detach().flatten().double().cpu(), b.detach().flatten().double().cpu()
     return float(torch.corrcoef(torch.stack([a, b]))[0, 1]), float((a - b).abs().max())
 
 

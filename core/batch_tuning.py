@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 ENV_SWITCH = "SALIENCY_STUDIO_BATCH_TUNING"
-CANDIDATES = {"cpu": (1, 2, 4, 8, 16, 32), "cuda": (8, 16, 32, 64, 128, 256), "mps": (4, 8, 16, 32, 64)}
+CANDIDATES = {"cpu": (1, 2, 4, 8, 16, 32), "cuda": (16, 64, 256), "mps": (4, 16, 64)}
 WORSE = 1.10  # a candidate this much slower per input than the best so far ends the search
 _lock = threading.Lock()
 
@@ -118,13 +118,14 @@ class Search:
     def start(cls, key: TuneKey) -> "Search":
         return cls(key, CANDIDATES.get(key.device_type, CANDIDATES["cpu"]), {})
 
-    def next_size(self, warmed: bool) -> int:
-        """The batch size to run next: the smallest candidate twice (the first call carries
-        one-time costs and is not timed), then each larger one until throughput drops."""
-        if not warmed:
-            return self.candidates[0]
+    def next_size(self) -> int:
+        """The batch size to run next: each candidate in turn until throughput drops."""
         untried = [c for c in self.candidates if c not in self.per_input]
         return untried[0] if untried and not self.done else self.best()
+
+    def needs(self) -> int:
+        """Inputs a complete search consumes: every candidate twice (warm-up, then timed)."""
+        return 2 * sum(self.candidates)
 
     def record(self, size: int, seconds: float) -> None:
         self.per_input[size] = seconds / size

@@ -51,15 +51,17 @@ def run_batches(n: int, batch_size: int, fn: Callable[[int, int], None],
     if known:
         return _run_fixed(n, known, fn, progress)
     search = batch_tuning.Search.start(tune)
-    if n < search.candidates[0] + sum(search.candidates):  # too short to measure: the table
+    if n < search.needs():  # too short to measure: the table
         return _run_fixed(n, fallback, fn, progress)
     return _run_tuned(n, fn, progress, search, cache, clock or batch_tuning.clock)
 
 
 def _run_tuned(n, fn, progress, search: batch_tuning.Search, cache, clock) -> int:
-    start, warmed = 0, False
+    """Each candidate runs twice on real batches: the first call at a new size carries one-time
+    costs (kernel selection, allocations: 5x on a GPU here) and is not timed."""
+    start, warmed = 0, set()
     while start < n and not search.done:
-        size = search.next_size(warmed)
+        size = search.next_size()
         stop = min(start + size, n)
         t0 = clock()
         try:
@@ -72,9 +74,9 @@ def _run_tuned(n, fn, progress, search: batch_tuning.Search, cache, clock) -> in
             _free_cached_memory()
             continue
         if stop - start == size:
-            if warmed:
+            if size in warmed:
                 search.record(size, clock() - t0)
-            warmed = True
+            warmed.add(size)
         if progress is not None:
             progress.step(stop - start)
         start = stop

@@ -43,8 +43,8 @@ def test_picks_fastest_candidate_on_fake_clock_and_covers_every_item_once(tmp_pa
     best = run_batches(300, 0, fake_job(clock, seen, calls), tune=key(), cache=cache, clock=clock)
     assert best == 8
     assert sorted(seen) == list(range(300))
-    assert calls[:6] == [1, 1, 2, 4, 8, 16]  # warm-up, then growing until throughput drops at 16
-    assert set(calls[6:-1]) == {8}
+    assert calls[:10] == [1, 1, 2, 2, 4, 4, 8, 8, 16, 16]  # each size warmed, then timed, until 16 is slower
+    assert set(calls[10:-1]) == {8}
     assert cache.get(key()) == 8
 
 
@@ -79,14 +79,14 @@ def test_out_of_memory_during_the_search_caps_the_candidates(tmp_path):
     cache = BatchSizeCache(tmp_path / "sizes.json")
     best = run_batches(200, 0, fake_job(clock, seen, calls, oom_from=4), tune=key(), cache=cache, clock=clock)
     assert best == 2 and sorted(seen) == list(range(200))
-    assert max(calls) == 4 and calls.count(4) == 1  # tried once, never again
+    assert max(calls) == 4 and calls.count(4) == 1  # failed once, never tried again
 
 
 def test_short_job_or_switched_off_uses_the_table(tmp_path, monkeypatch):
     cache = BatchSizeCache(tmp_path / "sizes.json")
     clock, seen, calls = FakeClock(), [], []
-    run_batches(40, 0, fake_job(clock, seen, calls), tune=key(), cache=cache, clock=clock)
-    assert calls == [32, 8] and cache.get(key()) is None
+    run_batches(100, 0, fake_job(clock, seen, calls), tune=key(), cache=cache, clock=clock)
+    assert calls == [32, 32, 32, 4] and cache.get(key()) is None
     monkeypatch.setenv(batch_tuning.ENV_SWITCH, "0")
     calls.clear()
     run_batches(300, 0, fake_job(clock, [], calls), tune=key(), cache=cache, clock=clock)
