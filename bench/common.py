@@ -66,13 +66,15 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
 
 
 def write_table(name: str, title: str, header: list[str], rows: list[list], notes: str = "") -> Path:
-    lines = [f"# {title}", "", f"Machine: {machine()}", ""]
+    lines = [f"# {title}", "", f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}", ""]
     if notes:
         lines += [notes, ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
+    if torch.cuda.is_available() and not name.endswith(("cuda", "gpu")):
+        name += "_cuda"  # GPU figures sit beside the CPU ones, never over them
     path = RESULTS / f"{name}.md"
     path.write_text(text)
     print(text)

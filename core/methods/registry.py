@@ -20,6 +20,7 @@ import torch
 from ..capture import CaptureCache
 from ..params import CONDITION_OPS, PARAM_KINDS, Param, ParamSchema  # noqa: F401 (re-exported)
 from ..jobs import Progress
+from ..precision import set_gpu_precision
 from ..targets import Target
 
 COST_CLASSES = ("instant", "seconds", "minutes")  # for default parameters on a typical CPU
@@ -40,6 +41,9 @@ class MethodContext:
     seed: int = 0
     prefetch_layers: tuple[str, ...] = ()  # captured along with ``layer`` so switching is free
     partial: Callable[["MethodOutput"], None] | None = None  # receives intermediate maps
+
+    def __post_init__(self):
+        set_gpu_precision(self.x.device)  # full float32 on CUDA unless the user allows TF32
 
 
 @dataclass
