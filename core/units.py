@@ -188,18 +188,12 @@ def unit_synthesis(bundle, layer: str, channel: int, params: dict | None = None,
     """The image synthesised to excite one unit (activation maximisation with the registry's
     regularisers; Yosinski et al. 2015, §3), as H×W×3 uint8 — cached on disk per model weights,
     layer, channel, parameters and seed, since it takes seconds to minutes."""
-    import hashlib
-    import json
-
     import cv2
 
     from .explain import Explainer
-    from .metrics.sanity_verdict import weights_digest
-    from .paths import cache_dir
     from .targets import UnitTarget
 
-    key = json.dumps([layer, channel, params or {}, seed], sort_keys=True, default=str)
-    file = cache_dir("units", weights_digest(bundle.net)) / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".png")
+    file = synthesis_file(bundle, layer, channel, params, seed)
     if use_cache and file.is_file():
         return cv2.imread(str(file))[..., ::-1].copy()
     h, w = bundle.preprocess.crop
@@ -210,3 +204,48 @@ def unit_synthesis(bundle, layer: str, channel: int, params: dict | None = None,
     image = np.ascontiguousarray(result.extras["image"])
     cv2.imwrite(str(file), image[..., ::-1])
     return image
+
+
+def synthesis_file(bundle, layer: str, channel: int, params: dict | None = None, seed: int = 0) -> Path:
+    """Where ``unit_synthesis`` caches the image of one unit: per model weights, layer, channel,
+    parameters and seed."""
+    import hashlib
+    import json
+
+    from .metrics.sanity_verdict import weights_digest
+    from .paths import cache_dir
+
+    key = json.dumps([layer, channel, params or {}, seed], sort_keys=True, default=str)
+    return cache_dir("units", weights_digest(bundle.net)) / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".png")
+
+
+def cached_synthesis(bundle, layer: str, channel: int, params: dict | None = None, seed: int = 0) -> np.ndarray | None:
+    """The unit's synthesised image if ``unit_synthesis`` already made it (H×W×3 uint8), else None."""
+    file = synthesis_file(bundle, layer, channel, params, seed)
+    if not file.is_file():
+        return None
+    import cv2
+
+    image = cv2.imread(str(file))
+    return None if image is None else image[..., ::-1].copy()
+
+
+def unit_image_files(source: str | Path) -> list[str]:
+    """The images to search for each unit's top images: a folder (searched recursively; masks
+    ``*_mask`` left out) or a dataset run store (its images, in run order)."""
+    from .images import IMAGE_SUFFIXES
+
+    root = Path(source)
+    if root.is_dir():
+        files = [str(p) for p in sorted(root.rglob("*"))
+                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith("_mask")]
+    elif root.is_file():
+        from .workbench.store import open_store
+
+        with open_store(root) as store:
+            files = [row["path"] for row in store.images()]
+    else:
+        raise FileNotFoundError(f"{source}: no such folder or run store")
+    if not files:
+        raise ValueError(f"{source}: no images found")
+    return files

@@ -31,9 +31,15 @@ FIELDS = ("model", "image", "target", "layer", "method", "params")
 SCOPES = {
     "explanation": FIELDS, "metrics": FIELDS, "attack": FIELDS, "sweep": FIELDS,
     "headline": FIELDS,  # one headline metric of a Compare cell
+    "sanity": ("model", "method", "params"),  # a method's sanity verdict (desktop.sanity_view)
+    "disagreement": ("model", "image", "target"),  # method ranks per metric (desktop.disagreement_view)
     "patch_probe": ("model", "image", "target"),  # drag-to-occlude readings
     "scan": ("model",), "bias": ("model", "layer", "method", "params"),
     "counterfactual": ("model", "layer", "method", "params"),
+    "unit_maps": ("model", "image", "layer"), "unit_map": ("model", "image", "layer", "method", "params"),  # Units
+    "class_units": ("model", "image", "target", "layer", "params"), "unit_top": ("model", "layer", "params"),
+    "unit_images": ("model", "layer", "params"),  # Units: a unit's synthesised image or top-image crops
+    "distill_maps": FIELDS,  # teacher and student maps of the current image (Distill)
 }
 CACHE_PER_KIND = 48
 

@@ -12,6 +12,8 @@ Grad-CAM++ map of the class. Modules, one job each:
 * ``trainer``: the loop, checkpoints every epoch and on cancel, resume.
 * ``evaluate``: accuracy, map agreement with the teacher (Pearson), pointing game.
 * ``export``: ``student.pt`` (state dict) + ``student.json`` (model card).
+* ``run``: one run from start or checkpoint to a saved student with per-epoch held-out figures
+  (the app's Distill workspace), and the teacher's and student's maps of one image side by side.
 """
 
 from .loss import LossConfig, distill_loss, interp_loss, kd_loss

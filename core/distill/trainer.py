@@ -223,10 +223,10 @@ class Distiller:
                 values = self.train_step()
                 if self.step >= per_epoch:
                     self._end_epoch(time.perf_counter() - started)
+                    if on_epoch is not None:   # first: what it adds to the history is checkpointed
+                        on_epoch(self.history[-1])
                     if checkpoint is not None:
                         self.save_checkpoint(checkpoint)
-                    if on_epoch is not None:
-                        on_epoch(self.history[-1])
                 progress.step(1, _describe_step(self, values))
         except Cancelled:
             if checkpoint is not None:

@@ -4,7 +4,8 @@ al. 2017, Grad-CAM §5.1-5.2, and Chattopadhay et al. 2018, Grad-CAM++ §6).
 
 ``design`` plans the trials, ``stimuli`` chooses images and renders maps, ``package`` writes a
 study package (trials.csv, study.json, PNGs, texts), ``player`` its self-contained HTML player,
-``analysis`` / ``stats`` / ``plot`` turn responses into figures. No Qt here.
+``responses`` records a participant's answers one at a time (crash-safe, resumable), ``analysis`` /
+``stats`` / ``plot`` turn responses into figures. No Qt here.
 """
 
 from .analysis import analyze, read_responses

@@ -9,6 +9,9 @@ WORKSPACES = {
     "compare": ("compare", "CompareWorkspace"),
     "diagnose": ("diagnose", "DiagnoseWorkspace"),
     "dataset": ("dataset", "DatasetWorkspace"),
+    "units": ("units", "UnitsWorkspace"),
+    "distill": ("distill", "DistillWorkspace"),
+    "study": ("study", "StudyWorkspace"),
 }
 
 
