@@ -15,12 +15,13 @@ install: $(STAMP)
 QUANTUS := quantus==0.6.0
 QUANTUS_DEPS := pandas==3.1.1 scikit-image==0.26.0 cachetools==8.0.2 scipy==1.17.1 tqdm==4.70.1 matplotlib==3.11.2
 
-# torch/torchvision are pinned first so that nothing else can pull another build.
+# torch/torchvision are pinned first, and every later install runs under a constraints file that
+# pins them, so that nothing else (timm, safetensors, the test peers) can pull another build.
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	printf 'torch==2.14.1\ntorchvision==0.29.1\n' > $(VENV)/constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt -e '.[test]'
 	$(PY) -m pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt $(QUANTUS_DEPS)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(QUANTUS)
 	touch $(STAMP)
@@ -38,6 +39,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(BENCH_PEERS)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 	$(PY) bench/gpu_check.py
+	$(PY) bench/gpu_timm.py
 	$(PY) bench/report.py
 
 # One-folder executable in dist/saliency-studio/ (PyInstaller), then its self-test.

@@ -54,11 +54,13 @@ class Recording(dict):
     def __init__(self):
         super().__init__()
         self.calls: dict[str, int] = {}
+        self.layouts: dict = {}  # layer -> core.layouts.Layout, where the bundle's dry run found one
 
 
 @contextlib.contextmanager
 def hooked(net: nn.Module, names: Iterable[str]):
-    """Context in which ``store[name]`` receives each named layer's output during forward.
+    """Context in which ``store[name]`` receives each named layer's output during forward (the
+    first element of a layer that returns a tuple, as Hugging Face layers do).
 
     A module that runs several times in one forward (a reused block) is recorded at its last
     call, or at call K when named ``LAYER#K``; ``store.calls`` counts the calls."""
@@ -67,12 +69,15 @@ def hooked(net: nn.Module, names: Iterable[str]):
 
     def make_hook(name, call):
         def hook(module, inputs, output):
+            rest = None
+            if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+                output, rest = output[0], output  # Hugging Face-style layers return (hidden_states, ...)
             if not isinstance(output, torch.Tensor):
                 raise LayerError(f"layer {name!r} returns {type(output).__name__}, not a tensor")
             store.calls[name] = store.calls.get(name, 0) + 1
             if call is None or store.calls[name] == call:
                 store[name] = output
-                return output.clone()
+                return output.clone() if rest is None else _replace_first(rest, output.clone())
             return None
         return hook
 
@@ -88,12 +93,23 @@ def hooked(net: nn.Module, names: Iterable[str]):
             h.remove()
 
 
+def _replace_first(seq, first):
+    """``seq`` (tuple, named tuple or list) with its first element replaced."""
+    if hasattr(seq, "_fields"):
+        return type(seq)(first, *seq[1:])
+    return type(seq)([first, *seq[1:]])
+
+
 def forward_hooked(bundle, x: torch.Tensor, layers: Iterable[str]):
     """(logits, {layer: output}) for one forward of ``bundle`` on ``x``; the dict's ``calls``
     says how often each layer ran."""
     layers = tuple(dict.fromkeys(layers))
     with hooked(bundle.net, layers) as store:
         logits = bundle(x)
+    if layers:
+        from .layers import layout_of  # the layouts of the bundle's dry run (run once, kept on the bundle)
+
+        store.layouts = {n: layout_of(bundle, n, store.get(n)) for n in layers}
     missing = [n for n in layers if n not in store]
     if missing:
         ran = {n: store.calls[n] for n in missing if n in store.calls}

@@ -48,7 +48,9 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict]:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--target", default=None, help="class index or label (default: the predicted class)")
     group.add_argument("--unit", default=None, help="explain a unit: LAYER:CHANNEL or LAYER:CHANNEL@Y,X")
-    p.add_argument("--target-kind", default="logit", choices=CLASS_KINDS, help="class score explained")
+    p.add_argument("--target-kind", default=None, choices=CLASS_KINDS,
+                   help="class score explained (default: logit; sigmoid for a multi-label model, and sigmoid "
+                        "also ranks the predictions by per-class sigmoid probability)")
     p.add_argument("--unit-reduce", default="mean", choices=UNIT_REDUCTIONS[:-1], help="unit over space")
     p.add_argument("--out", default=None, help="overlay PNG to write")
     p.add_argument("--cmap", default=DEFAULT_CMAP, choices=list(COLORMAPS))
@@ -102,27 +104,42 @@ def _cmd_methods(args) -> int:
 
 
 def _cmd_models(args) -> int:
+    from .models.timm_models import available as timm_available, families as timm_families
+
     names = list(zoo_names())
+    timm = timm_families() if timm_available() else {}
     if args.json:
-        print(json.dumps({"demo": list(DEMO_MODELS), "zoo": names, "files": ["TorchScript (.pt/.ts)", "pickled nn.Module (--trust)"]}))
+        print(json.dumps({"demo": list(DEMO_MODELS), "zoo": names, "timm": timm,
+                          "files": ["TorchScript (.pt/.ts)", "state dict (.pth/.safetensors) with a model card",
+                                    "pickled nn.Module (--trust)"]}))
         return 0
     print("bundled demo models (offline, shapes in clutter): " + ", ".join(DEMO_MODELS))
-    print("torchvision models (--model NAME [--weights DEFAULT|none|ENUM|state_dict.pth]):")
+    print("torchvision models (--model NAME [--weights DEFAULT|none|ENUM|state_dict.pth|.safetensors]):")
     for i in range(0, len(names), 6):
         print("  " + "  ".join(names[i:i + 6]))
-    print("model files: --model FILE (TorchScript; a pickled nn.Module needs --trust)")
+    if timm:
+        print(f"timm models, {sum(timm.values())} in {len(timm)} families (--model timm:NAME "
+              "[--weights DEFAULT|none|state_dict.safetensors|.pth]; the GUI's model list searches them):")
+        entries = [f"{fam} ({n})" for fam, n in timm.items()]
+        for i in range(0, len(entries), 6):
+            print("  " + "  ".join(entries[i:i + 6]))
+    else:
+        print("timm models: not installed (pip install 'saliency-studio[timm]')")
+    print("model files: --model FILE (TorchScript; a state dict whose model card names its architecture; "
+          "a pickled nn.Module needs --trust)")
     return 0
 
 
 def _resolve_target(args, bundle, prediction: int):
     """The unit, the named class, or the predicted class, scored by ``--target-kind``."""
     if args.unit:
-        if args.target_kind != "logit":
+        if args.target_kind not in (None, "logit"):
             raise UsageError("--target-kind scores a class; a --unit target is its activation")
         return parse_unit(args.unit, args.unit_reduce)
+    kind = args.target_kind or bundle.class_kind
     if args.target is None:
-        return ClassTarget(prediction, args.target_kind)
-    return ClassTarget(class_index(args.target, bundle), args.target_kind)
+        return ClassTarget(prediction, kind)
+    return ClassTarget(class_index(args.target, bundle), kind)
 
 
 def _cmd_explain(args) -> int:
@@ -133,6 +150,8 @@ def _cmd_explain(args) -> int:
     started = time.perf_counter()
     image = load_image(args.image)
     bundle = load(args)
+    if args.target_kind == "sigmoid":  # a multi-label head: predictions by per-class sigmoid probability
+        bundle.multi_label = True
     explainer = Explainer(bundle, image)
     target = _resolve_target(args, bundle, explainer.prediction[0][0])
     result = explainer.explain(args.method, target=target, layer=args.layer, params=params, seed=args.seed)

@@ -1,4 +1,6 @@
-"""The layer tree of a model: names, types, output shapes, and a default target layer."""
+"""The layer tree of a model: names, types, output shapes and layouts (``core.layouts``: channels
+first, channels last or tokens, found from the dry run and the model's configuration), and a
+default target layer per family."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .capture import LayerError, get_layer
+from .capture import LayerError, get_layer, split_call
+from .layouts import Layout, axis_spread, config_hints, infer_layout
 
 # Pass-through or pooling modules are never a sensible default target.
 _SKIP = {"AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d", "Dropout", "Dropout2d", "Identity"}
@@ -25,11 +28,19 @@ class LayerInfo:
     leaf: bool
     order: int  # position in execution order (-1: did not run)
     calls: int = 0  # how often the module ran in one forward (> 1: a reused block; hooks see its last call)
+    layout: Layout | None = None  # channels first / last / tokens (None: did not run or not a tensor)
 
     @property
     def spatial(self) -> bool:
-        """Output is N×C×H×W with a real spatial extent (a CAM can target it)."""
+        """Output has channels and a real spatial grid, N×C×H×W or N×H×W×C (a CAM can target it)."""
+        if self.layout is not None:
+            return self.layout.kind in ("nchw", "nhwc") and self.layout.spatial
         return self.shape is not None and len(self.shape) == 4 and self.shape[2] * self.shape[3] > 1
+
+    @property
+    def tokens(self) -> bool:
+        """Output is N×T×C tokens that form a grid (after any prefix tokens)."""
+        return self.layout is not None and self.layout.kind == "tokens"
 
 
 def _shape(output) -> tuple[int, ...] | None:
@@ -47,6 +58,7 @@ def layer_table(bundle) -> list[LayerInfo]:
     """
     net = bundle.net
     shapes: dict[str, tuple | None] = {}
+    spreads: dict[str, tuple | None] = {}
     order: dict[str, int] = {}
     calls: dict[str, int] = {}
     handles = []
@@ -54,6 +66,8 @@ def layer_table(bundle) -> list[LayerInfo]:
         def make_hook(name):
             def hook(module, inputs, output):
                 shapes[name] = _shape(output)
+                first = output[0] if isinstance(output, (tuple, list)) and output else output
+                spreads[name] = axis_spread(first) if isinstance(first, torch.Tensor) else None
                 calls[name] = calls.get(name, 0) + 1
                 order[name] = sum(calls.values()) - 1  # position of the latest call
             return hook
@@ -70,16 +84,57 @@ def layer_table(bundle) -> list[LayerInfo]:
     finally:
         for handle in handles:
             handle.remove()
+    hints = config_hints(net)
     table = []
     for name, module in net.named_modules():
         if not name:
             continue
+        shape = shapes.get(name)
+        layout = infer_layout(shape, (h, w), hints=hints, spread=spreads.get(name)) if shape else None
         table.append(LayerInfo(
             name=name, type=type(module).__name__.replace("RecursiveScriptModule", "script"),
-            shape=shapes.get(name), depth=name.count("."),
+            shape=shape, depth=name.count("."),
             params=sum(p.numel() for p in module.parameters(recurse=True)),
-            leaf=not any(True for _ in module.children()), order=order.get(name, -1), calls=calls.get(name, 0)))
+            leaf=not any(True for _ in module.children()), order=order.get(name, -1), calls=calls.get(name, 0),
+            layout=layout))
+    _remember(bundle, table)
     return table
+
+
+def _remember(bundle, table: list[LayerInfo]) -> None:
+    """Keep the layouts on the bundle, keyed by the input they were found with."""
+    try:
+        bundle._layouts = (_input_key(bundle), {i.name: i.layout for i in table})
+    except AttributeError:  # a read-only stand-in
+        pass
+
+
+def _input_key(bundle) -> tuple:
+    pre = getattr(bundle, "preprocess", None)
+    return (id(bundle.net), tuple(pre.crop), pre.channels) if pre is not None else (id(bundle.net),)
+
+
+def layout_of(bundle, layer: str, output: torch.Tensor | None = None) -> Layout | None:
+    """The layout of ``layer`` (``LAYER#K`` too) from the bundle's dry run, run once and kept on the
+    bundle; ``None`` when the layer did not run. With ``output``, a layer whose shape there differs
+    from the dry run's (another input size) keeps its kind and prefix (``Layout.to_grid`` re-reads
+    the grid), and a layout-less bundle gets one from ``output``'s shape."""
+    name = split_call(layer)[0]
+    layouts = None
+    if hasattr(bundle, "net") and hasattr(bundle, "preprocess") and not isinstance(bundle.net, torch.jit.ScriptModule):
+        cached = getattr(bundle, "_layouts", None)
+        if cached is None or cached[0] != _input_key(bundle):
+            try:
+                layer_table(bundle)
+            except Exception:  # noqa: BLE001 - the described input does not run: read shapes instead
+                _remember(bundle, [])
+            cached = getattr(bundle, "_layouts", None)
+        layouts = cached[1] if cached else None
+    found = layouts.get(name) if layouts else None
+    if found is None and output is not None:
+        hw = tuple(bundle.preprocess.crop) if hasattr(bundle, "preprocess") else None
+        return infer_layout(tuple(output.shape), hw)
+    return found
 
 
 def default_layer(bundle, table: list[LayerInfo] | None = None) -> str:
@@ -92,16 +147,24 @@ def default_layer(bundle, table: list[LayerInfo] | None = None) -> str:
     table = table if table is not None else layer_table(bundle)
     ran = sorted((i for i in table if i.order >= 0 and i.type not in _SKIP), key=lambda i: i.order)
     classes = len(bundle.labels) if bundle.labels else None  # skip class-score maps (SqueezeNet)
-    spatial = [i for i in ran if i.spatial and i.shape[1] != classes]
-    tokens = [i for i in ran if i.shape is not None and len(i.shape) == 3]
+    spatial = [i for i in ran if i.spatial and i.shape[i.layout.channel_axis if i.layout else 1] != classes]
+    tokens = [i for i in ran if i.tokens or (i.layout is None and i.shape is not None and len(i.shape) == 3)]
     if tokens and (not spatial or tokens[-1].order > spatial[-1].order):
-        # Token model: the last block's pre-attention norm still mixes every token's
-        # gradient (the final norm only feeds the class token to the head).
-        pre_attention = [i for i in tokens if i.name.endswith(("ln_1", "norm1"))]
+        # Token model (ViT, DeiT): the last block's pre-attention norm (timm ``blocks[-1].norm1``,
+        # torchvision ``ln_1``, Hugging Face ``layernorm_before``) still mixes every token's gradient
+        # (the final norm only feeds the class token to the head).
+        pre_attention = [i for i in tokens if i.name.endswith(("ln_1", "norm1", "layernorm_before"))]
         return (pre_attention or tokens)[-1].name
     if spatial:
-        return spatial[-1].name
+        # The last block (stage) with the final grid: ResNet's layer4, a Swin's last stage (not the
+        # norm or channels-first permute after it), an EfficientNet's last conv block.
+        blocks = [i for i in spatial if not i.leaf and _grid(i) == _grid(spatial[-1])]
+        return (blocks or spatial)[-1].name
     raise LayerError("the model has no layer with a spatial or token output to target")
+
+
+def _grid(info: LayerInfo):
+    return info.layout.grid if info.layout is not None else info.shape[2:]
 
 
 def layer_before(table: list[LayerInfo], unit_layer: str) -> str | None:
@@ -121,8 +184,8 @@ def candidate_layers(table: list[LayerInfo]) -> list[str]:
     (non-leaf modules) or top-level modules, skipping pooling and pass-through modules."""
     def usable(i: LayerInfo) -> bool:
         return i.order >= 0 and i.type not in _SKIP and i.shape is not None and (
-            i.spatial or len(i.shape) == 3)
+            i.spatial or i.tokens or (i.layout is None and len(i.shape) == 3))
     return [i.name for i in table if usable(i) and (not i.leaf or i.depth == 0)]
 
 
-__all__ = ["LayerInfo", "layer_table", "default_layer", "layer_before", "candidate_layers", "get_layer"]
+__all__ = ["LayerInfo", "layer_table", "layout_of", "default_layer", "layer_before", "candidate_layers", "get_layer"]

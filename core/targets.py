@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 import torch
 
-CLASS_KINDS = ("logit", "probability", "log_probability")
+CLASS_KINDS = ("logit", "probability", "log_probability", "sigmoid")
 UNIT_REDUCTIONS = ("mean", "max", "sum", "position")
 
 
 @dataclass(frozen=True)
 class ClassTarget:
-    """Score of class ``index``: its logit (default), softmax probability or log-probability."""
+    """Score of class ``index``: its logit (default), softmax probability, log-probability, or
+    ``sigmoid`` probability σ(z) — the score of a multi-label head, where each class is its own
+    yes/no question and the probabilities do not sum to one."""
 
     index: int
     kind: str = "logit"
@@ -35,6 +37,8 @@ class ClassTarget:
             raise ValueError(f"class {self.index} is out of range: the model has {logits.shape[1]} classes")
         if self.kind == "logit":
             return logits[:, self.index]
+        if self.kind == "sigmoid":
+            return torch.sigmoid(logits[:, self.index])
         logp = torch.log_softmax(logits, dim=1)[:, self.index]
         return logp if self.kind == "log_probability" else logp.exp()
 
@@ -47,7 +51,9 @@ class ClassTarget:
 class UnitTarget:
     """Channel ``channel`` of layer ``layer``: mean/max/sum over space, or at ``position`` (y, x).
 
-    For token layers (N×T×C) the channel is the last axis and ``position`` a token index.
+    The layer's layout (``core.layouts``, attached by the capture) says where the channels are:
+    channels-last (Swin) outputs are read as such; for token layers (N×T×C) the channel is the last
+    axis and ``position`` a token index, or (y, x) on the patch grid after the prefix tokens.
     """
 
     layer: str
@@ -67,13 +73,23 @@ class UnitTarget:
 
     def score(self, logits: torch.Tensor, activations: dict[str, torch.Tensor]) -> torch.Tensor:
         act = activations[self.layer]
-        if act.ndim == 3:  # tokens: N×T×C → N×C×T
+        layout = getattr(activations, "layouts", {}).get(self.layer)
+        if layout is not None and layout.kind == "nhwc" and act.ndim == 4:  # channels last (Swin)
+            act = act.permute(0, 3, 1, 2)
+        elif layout is not None and layout.kind == "tokens" and act.ndim == 3 and \
+                self.position is not None and len(self.position) == 2:
+            act = layout.to_grid(act, self.layer)  # (y, x) on the patch grid, prefix tokens skipped
+        elif act.ndim == 3:  # tokens: N×T×C → N×C×T
             act = act.transpose(1, 2)
         if act.ndim < 2 or not 0 <= self.channel < act.shape[1]:
             raise ValueError(f"channel {self.channel} is out of range for layer {self.layer!r} "
                              f"with output shape {tuple(act.shape)}")
         unit = act[:, self.channel]
         if self.reduce == "position":
+            if len(self.position) != unit.ndim - 1 or any(
+                    not 0 <= p < s for p, s in zip(self.position, unit.shape[1:])):
+                raise ValueError(f"position {self.position} is outside layer {self.layer!r} "
+                                 f"(positions: {tuple(unit.shape[1:])})")
             return unit[(slice(None),) + tuple(self.position)]
         flat = unit.reshape(unit.shape[0], -1)
         return {"mean": flat.mean, "max": lambda dim: flat.max(dim).values, "sum": flat.sum}[self.reduce](1)

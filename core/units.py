@@ -22,6 +22,7 @@ import torch
 from .capture import CaptureCache, LayerError, forward_hooked
 from .images import ImageLoadError, load_image
 from .jobs import Progress, ensure_progress
+from .layers import layout_of
 from .methods.cam import linear_head, to_grid
 from .targets import ClassTarget
 
@@ -29,7 +30,7 @@ RANKINGS = ("cam", "gradient")
 
 
 def _grid(bundle, t: torch.Tensor, layer: str) -> torch.Tensor:
-    return to_grid(t, layer, getattr(bundle, "name", ""))
+    return to_grid(t, layer, layout_of(bundle, layer, t))
 
 
 def channel_maps(bundle, x: torch.Tensor, layer: str) -> np.ndarray:

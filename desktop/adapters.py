@@ -57,10 +57,11 @@ def estimate_text(spec, values: dict, input_hw, seconds_per_pass: float | None) 
     return format_seconds(estimate_seconds(spec, values, tuple(input_hw), seconds_per_pass))
 
 
-def class_target(index: int | None):
+def class_target(index: int | None, bundle=None):
+    """The class target the GUI explains: the bundle's own score kind (sigmoid for multi-label heads)."""
     from core.targets import ClassTarget
 
-    return None if index is None else ClassTarget(int(index))
+    return None if index is None else ClassTarget(int(index), getattr(bundle, "class_kind", "logit"))
 
 
 def as_array(m) -> np.ndarray:
@@ -256,7 +257,7 @@ def attack(explainer, args: dict, method: str, target: int, layer, params, progr
 
     shown = adversarial.attack_and_explain(explainer.bundle, explainer, _epsilon(args, explainer.x), args["method"],
                                            args["norm"], args["steps"], args["target"], method,
-                                           class_target(target), layer, params, progress=progress)
+                                           class_target(target, explainer.bundle), layer, params, progress=progress)
     return shown, adversarial.attack_summary(explainer.bundle, shown), adversarial.amplified(shown.result.delta)
 
 
@@ -266,7 +267,7 @@ def epsilon_sweep(explainer, args: dict, method: str, target: int, layer, params
 
     epsilons = [_epsilon({**args, "epsilon_255": e}, explainer.x) for e in steps_255]
     rows = adversarial.epsilon_sweep(explainer.bundle, explainer.x, epsilons,
-                                     adversarial.map_function(method, class_target(target), layer, params), progress,
+                                     adversarial.map_function(method, class_target(target, explainer.bundle), layer, params), progress,
                                      method=args["method"], norm=args["norm"], steps=args["steps"],
                                      target=args["target"])
     for row, e in zip(rows, steps_255):

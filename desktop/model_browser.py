@@ -1,4 +1,5 @@
-"""The model browser: bundled demo / torchvision zoo / file, and a searchable layer tree."""
+"""The model browser: bundled demo / torchvision zoo / timm (searched by name) / file, and a
+searchable layer tree."""
 
 from __future__ import annotations
 
@@ -27,12 +28,19 @@ class ModelBrowser(QWidget):
         self.weights.setObjectName("weights")
         self.weights.addItems(["DEFAULT", "none"])
         self.weights.setToolTip("DEFAULT downloads pretrained weights once (needs internet); none = random init")
+        self.find = QLineEdit()
+        self.find.setObjectName("model_search")
+        self.find.setPlaceholderText("search models (timm too)")
+        self.find.setToolTip("Narrows the model list to names containing every word typed; models from the timm "
+                             "library (if installed) are searched too and appear as timm:NAME")
         load = QPushButton("Load")
         load.setObjectName("load_model")
         open_file = QPushButton("Open model file…")
-        open_file.setToolTip("TorchScript, or a pickled nn.Module (asks before running its code)")
+        open_file.setToolTip("TorchScript, a state dict with a model card naming its architecture, or a pickled "
+                             "nn.Module (asks before running its code; .safetensors files never run code)")
         weights_file = QPushButton("Weights file for this architecture…")
-        weights_file.setToolTip("a state-dict checkpoint for the torchvision model chosen above")
+        weights_file.setToolTip("a state-dict checkpoint (.pth or .safetensors) for the torchvision or timm model "
+                                "chosen above")
         self.loaded = QLabel("no model loaded")
         self.loaded.setObjectName("loaded_model")
         self.loaded.setWordWrap(True)
@@ -48,6 +56,7 @@ class ModelBrowser(QWidget):
         row.addWidget(load)
         layout = QVBoxLayout(self)
         layout.addWidget(self.loaded)
+        layout.addWidget(self.find)
         layout.addLayout(row)
         layout.addWidget(open_file)
         layout.addWidget(weights_file)
@@ -57,6 +66,7 @@ class ModelBrowser(QWidget):
         open_file.clicked.connect(self._open_file)
         weights_file.clicked.connect(self._weights_file)
         self.search.textChanged.connect(self._filter)
+        self.find.textChanged.connect(self.search_models)
         self.tree.itemClicked.connect(lambda item, _: self.layer_selected.emit(item.data(0, Qt.UserRole)))
         self.items: dict[str, QTreeWidgetItem] = {}
 
@@ -67,12 +77,29 @@ class ModelBrowser(QWidget):
             return
         from core.models import DEMO_MODELS, zoo_names
 
-        current = self.model.currentText()
         self.demo_models = set(DEMO_MODELS)
+        self.base_models = list(DEMO_MODELS) + list(zoo_names())
+        self._show_models(self.base_models)
+
+    def _show_models(self, names: list[str]) -> None:
+        current = self.model.currentText()
         self.model.clear()
-        self.model.addItems(list(DEMO_MODELS) + list(zoo_names()))
+        self.model.addItems(names)
         if self.model.findText(current) >= 0:
             self.model.setCurrentText(current)
+
+    def search_models(self, text: str) -> None:
+        """Show the demo and torchvision models whose names contain every word of ``text``, then the
+        matching timm models (``timm:NAME``; listed once timm is imported, on the first search)."""
+        self.populate()
+        words = text.lower().split()
+        if not words:
+            self._show_models(self.base_models)
+            return
+        from core.models.timm_models import search
+
+        found = [n for n in self.base_models if all(w in n.lower() for w in words)]
+        self._show_models(found + search(" ".join(w.removeprefix("timm:") for w in words)))
 
     def _load_selected(self) -> None:
         self.populate()
@@ -81,14 +108,19 @@ class ModelBrowser(QWidget):
         self.load_requested.emit(name, weights, False)
 
     def _open_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "", "Models (*.pt *.pth *.ts *.pkl);;All (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "",
+                                              "Models (*.pt *.pth *.ts *.pkl *.safetensors);;All (*)")
         if not path:
             return
-        answer = QMessageBox.question(
-            self, "Trust this file?", "If this is a pickled model, loading it runs code from the file.\n"
-            "Load it only if you trust where it came from. Allow running its code?",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        trust = answer == QMessageBox.Yes
+        from core.models.checkpoints import is_safetensors
+
+        trust = False  # a safetensors file holds tensors only: nothing to trust
+        if not is_safetensors(path):
+            answer = QMessageBox.question(
+                self, "Trust this file?", "If this is a pickled model, loading it runs code from the file.\n"
+                "Load it only if you trust where it came from. Allow running its code?",
+                QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+            trust = answer == QMessageBox.Yes
         from .input_dialog import ModelInputDialog
 
         dialog = ModelInputDialog(path, self)
@@ -100,9 +132,10 @@ class ModelBrowser(QWidget):
         self.populate()
         name = self.model.currentText()
         if name in self.demo_models:
-            QMessageBox.information(self, "Choose an architecture", "Pick a torchvision model first.")
+            QMessageBox.information(self, "Choose an architecture", "Pick a torchvision or timm model first.")
             return
-        path, _ = QFileDialog.getOpenFileName(self, f"State dict for {name}", "", "Checkpoints (*.pt *.pth *.bin);;All (*)")
+        path, _ = QFileDialog.getOpenFileName(self, f"State dict for {name}", "",
+                                              "Checkpoints (*.safetensors *.pt *.pth *.bin);;All (*)")
         if path:
             self.load_requested.emit(name, path, False)
 
@@ -110,6 +143,9 @@ class ModelBrowser(QWidget):
         """Name the model that is loaded (also after a failed load of another one)."""
         self.populate()
         index = self.model.findText(name)
+        if index < 0 and name.startswith("timm:"):  # loaded from a search that has since changed
+            self.model.addItem(name)
+            index = self.model.findText(name)
         if index >= 0:
             self.model.setCurrentIndex(index)
         if random_weights:
@@ -129,6 +165,9 @@ class ModelBrowser(QWidget):
             item = QTreeWidgetItem([info.name.rpartition(".")[2], info.type, shape])
             item.setData(0, Qt.UserRole, info.name)
             item.setToolTip(0, info.name)
+            layout = getattr(info, "layout", None)
+            if layout is not None:  # how the output's axes were read, and from what
+                item.setToolTip(2, f"{layout.describe()} (found from the {layout.source})")
             (parent.addChild(item) if parent is not None else self.tree.addTopLevelItem(item))
             self.items[info.name] = item
         if selected:

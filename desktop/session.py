@@ -328,7 +328,7 @@ class Session(QObject):
             self.results_changed.emit("explanation")
             return key
         explainer, spec = self.explainer, self.spec(key.method)
-        target = adapters.class_target(key.target)
+        target = adapters.class_target(key.target, explainer.bundle)
 
         def job(progress):
             return explainer.explain(spec.name, target=target, layer=key.layer, params=dict(key.params),

@@ -20,9 +20,9 @@ class Parser(argparse.ArgumentParser):
 
 def model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
-                   help="demo, demo-biased, a torchvision name, or a TorchScript / pickled model file")
+                   help="demo, demo-biased, a torchvision name, timm:NAME, or a TorchScript / pickled model file")
     p.add_argument("--weights", default=None,
-                   help="zoo weights: DEFAULT (default), an enum name, none, or a state-dict file")
+                   help="zoo/timm weights: DEFAULT (default), an enum name, none, or a state-dict file (.pt/.pth or .safetensors)")
     p.add_argument("--num-classes", type=int, default=None, help="classes of a state-dict checkpoint")
     p.add_argument("--labels", default=None, help="class names: .txt (one per line) or .json")
     p.add_argument("--trust", action="store_true", help="allow unpickling a model file (runs its code)")

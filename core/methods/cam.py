@@ -15,29 +15,23 @@ from torch import nn
 
 from ..batching import channels_last_call, run_batches, tune_key
 from ..capture import LayerError, target_scores
+from ..layers import layout_of
 from .gradients import REDUCTIONS, batch_gradients, reduce_channels
 from .registry import MethodContext, MethodOutput, Param, register
 from .relu_override import SCOPES
 
 
-def to_grid(t: torch.Tensor, layer: str = "", model_name: str = "") -> torch.Tensor:
-    """A layer output as N×C×h×w.
+def to_grid(t: torch.Tensor, layer: str = "", layout=None) -> torch.Tensor:
+    """A layer output as N×C×h×w, by its ``core.layouts.Layout`` (channels first, channels last —
+    Swin —, or tokens whose prefix tokens are dropped and the rest folded into their grid). Without
+    a layout (or given a model name, the old signature) the layout is inferred from the shape."""
+    from ..layouts import Layout, infer_layout
 
-    Token layers (N×T×C, ViT) drop the class token when T − 1 is a square and fold the
-    rest into a √T×√T grid; Swin stages (N×H×W×C) are permuted to channels-first.
-    """
-    if t.ndim == 4:
-        if model_name.startswith("swin") and layer.startswith("features"):
-            return t.permute(0, 3, 1, 2)
-        return t
-    if t.ndim == 3:
-        n, tokens, c = t.shape
-        for skip in (1, 0):
-            side = int(round((tokens - skip) ** 0.5))
-            if side * side == tokens - skip:
-                return t[:, skip:].reshape(n, side, side, c).permute(0, 3, 1, 2)
-        raise LayerError(f"layer {layer!r} has {tokens} tokens, which do not form a square grid")
-    raise LayerError(f"layer {layer!r} outputs shape {tuple(t.shape)}; a CAM needs a spatial or token layer")
+    if not isinstance(layout, Layout):
+        if t.ndim not in (3, 4):
+            raise LayerError(f"layer {layer!r} outputs shape {tuple(t.shape)}; a CAM needs a spatial or token layer")
+        layout = infer_layout(tuple(t.shape))
+    return layout.to_grid(t, layer)
 
 
 def upsample(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -56,9 +50,9 @@ def layer_maps(ctx: MethodContext, need_grad: bool = True) -> tuple[torch.Tensor
     cap = ctx.cache.get(ctx.bundle, ctx.x, ctx.target, layers)
     if need_grad and ctx.layer in cap.unreached:
         raise LayerError(unreached_message(ctx))
-    name = getattr(ctx.bundle, "name", "")
-    a = to_grid(cap.activations[ctx.layer], ctx.layer, name)[0].float()
-    g = to_grid(cap.gradients[ctx.layer], ctx.layer, name)[0].float()
+    layout = layout_of(ctx.bundle, ctx.layer, cap.activations[ctx.layer])
+    a = to_grid(cap.activations[ctx.layer], ctx.layer, layout)[0].float()
+    g = to_grid(cap.gradients[ctx.layer], ctx.layer, layout)[0].float()
     return a, g
 
 

@@ -14,6 +14,7 @@ from .checks import check_model
 from .demo import DEMO_MODELS, load_demo
 from .errors import ModelLoadError
 from .preprocess import Preprocess
+from .timm_models import build_timm, is_timm_spec
 from .zoo import build_zoo, zoo_names
 
 __all__ = ["ModelBundle", "ModelLoadError", "ModelOutputError", "Preprocess", "load_model", "InputSpec",
@@ -23,13 +24,18 @@ __all__ = ["ModelBundle", "ModelLoadError", "ModelOutputError", "Preprocess", "l
 def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = False,
                labels: str | Path | None = None, device: str = "cpu", seed: int = 0,
                num_classes: int | None = None, preprocess: Preprocess | None = None,
-               progress=None, inputs: InputSpec | None = None) -> ModelBundle:
+               progress=None, inputs: InputSpec | None = None, options: dict | None = None,
+               multi_label: bool | None = None) -> ModelBundle:
     """Load a model by name or from a file into a ``ModelBundle`` on ``device``.
 
     ``progress`` reports (and can cancel) a weights download. ``spec``: ``demo`` /
     ``demo-biased`` (bundled), a torchvision name (``weights``: DEFAULT / enum member / none / state-dict
-    path), a TorchScript file, a state dict whose model card names its ``architecture`` (a
-    distilled student, ``core.distill``), or a pickled ``nn.Module`` (only with ``trust=True``).
+    path), ``timm:NAME`` (``weights``: DEFAULT / none / state-dict path; ``options``: extra
+    ``timm.create_model`` arguments), a TorchScript file, a state dict (``.pth`` or ``.safetensors``)
+    whose model card names its ``architecture`` (a distilled student, ``core.distill``, or
+    ``{"family": "timm", "name": ...}``), or a pickled ``nn.Module`` (only with ``trust=True``).
+    ``multi_label`` (or ``"multi_label": true`` in a model card, or a Hugging Face config's
+    ``problem_type``) marks a sigmoid head: predictions are per-class sigmoid probabilities.
     ``inputs`` describes the input (size, channels, mean/std, channel order) over a model file's
     card (``<stem>.json`` next to it). Then a dry run checks that the input fits (else
     ``ModelLoadError``) and notes batch-dependent BatchNorm in ``bundle.warnings`` (all but
@@ -43,6 +49,9 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
             bundle.labels = read_labels(labels)
     elif spec in zoo_names():
         bundle = build_zoo(spec, weights, num_classes=num_classes, seed=seed, labels=labels, progress=progress)
+    elif is_timm_spec(spec):
+        bundle = build_timm(spec, weights, num_classes=num_classes, seed=seed, labels=labels, progress=progress,
+                            options=options)
     elif path.suffix or path.exists():
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such model file")
@@ -70,15 +79,26 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
             raise ModelLoadError(str(exc)) from None
         if described.labels and not labels:
             bundle.labels = list(described.labels)
+    bundle.multi_label = bool(multi_label if multi_label is not None else
+                              (described.multi_label or _hf_multi_label(bundle.net)))
     bundle = bundle.to(_device(device))
     if spec not in zoo_names() or not described.empty:
         check_model(bundle)
     return bundle
 
 
+def _hf_multi_label(net: torch.nn.Module) -> bool:
+    """A Hugging Face-style model whose config says it is a multi-label classifier."""
+    config = getattr(net, "config", None)
+    return getattr(config, "problem_type", None) == "multi_label_classification"
+
+
 def _from_architecture(path: Path, arch: dict) -> torch.nn.Module:
     """Build the architecture a model card names and load the state dict ``path`` into it
     (``weights_only``: no code from the file runs, so no trust is needed)."""
+    if arch.get("family") == "timm":
+        return build_timm(str(arch.get("name", "")), str(path), num_classes=arch.get("num_classes"),
+                          options=arch.get("options")).net
     from ..distill.students import build_student
 
     try:

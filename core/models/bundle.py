@@ -32,6 +32,7 @@ class ModelBundle:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     warnings: list[str] = field(default_factory=list)  # found at load time, for the user
     mutates_buffers: bool = False  # a forward changes buffers: every pass restores them
+    multi_label: bool = False  # a sigmoid head: each class is its own yes/no probability
 
     def __post_init__(self):
         self.net.eval()
@@ -80,10 +81,22 @@ class ModelBundle:
         display, x = self.preprocess(rgb)
         return display, x.to(self.device)
 
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class probabilities from logits: softmax, or per-class sigmoid for a multi-label head
+        (which need not sum to one)."""
+        logits = logits.float()
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
+
+    @property
+    def class_kind(self) -> str:
+        """The class score a target explains by default: ``sigmoid`` for multi-label heads."""
+        return "sigmoid" if self.multi_label else "logit"
+
     @torch.inference_mode()
     def predict(self, x: torch.Tensor, k: int = 5) -> list[tuple[int, str, float]]:
-        """Top-``k`` (index, label, probability) for a single input."""
-        probs = torch.softmax(self(x.to(self.device)).float(), dim=1)[0]
+        """Top-``k`` (index, label, probability) for a single input (sigmoid probabilities for a
+        multi-label head)."""
+        probs = self.probabilities(self(x.to(self.device)))[0]
         top = torch.topk(probs, min(k, probs.numel()))
         return [(int(i), self.label(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
 

@@ -3,7 +3,8 @@
 A model card is ``<model file stem>.json`` next to the model file, with any of the keys
 ``input_size`` (N or [H, W]), ``resize`` (shorter side, then centre crop), ``channels`` (1 or 3),
 ``mean``, ``std`` (one value, or one per channel), ``channel_order`` ("rgb" / "bgr") and
-``labels`` (a list, or a file path relative to the card). Options given explicitly win.
+``labels`` (a list, or a file path relative to the card) and ``multi_label`` (true: a sigmoid
+head, one yes/no probability per class). Options given explicitly win.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class InputSpec:
     std: tuple[float, ...] | None = None
     channel_order: str | None = None
     labels: tuple[str, ...] | None = None
+    multi_label: bool | None = None  # a sigmoid head: each class its own yes/no probability
     source: str = ""  # where the values came from, for messages
 
     @property
@@ -202,6 +204,11 @@ def read_card(model_path: str | Path) -> InputSpec | None:
     labels = data.get("labels", data.get("classes"))
     if labels is not None:
         spec = replace(spec, labels=_card_labels(labels, path), source=f"model card {path.name}")
+    multi = data.get("multi_label", data.get("head") == "sigmoid" if "head" in data else None)
+    if multi is not None:
+        if not isinstance(multi, bool):
+            raise ModelLoadError(f"model card {path}: 'multi_label' must be true or false, got {multi!r}")
+        spec = replace(spec, multi_label=multi, source=f"model card {path.name}")
     return spec
 
 
@@ -221,7 +228,7 @@ def _card_labels(labels, card: Path) -> tuple[str, ...]:
     raise ModelLoadError(f"model card {card}: 'labels' must be a list of names or a file path")
 
 
-ARCHITECTURE_FAMILIES = ("shapesnet", "torchvision")
+ARCHITECTURE_FAMILIES = ("shapesnet", "torchvision", "timm")
 
 
 def card_architecture(model_path: str | Path) -> dict | None:

@@ -2,11 +2,15 @@
 
 Unpickling can run arbitrary code, so by default files are read with
 ``torch.load(weights_only=True)``; a pickled ``nn.Module`` loads only with ``trust=True``.
+``safetensors`` files hold tensors and no code at all: they are read wherever a state dict is
+accepted, with no trust question.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
+import struct
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -31,6 +35,39 @@ def is_torchscript(path: str | Path) -> bool:
         return False
 
 
+def is_safetensors(path: str | Path) -> bool:
+    """True when ``path`` is a safetensors file (8-byte little-endian header length, then a JSON
+    header), whatever its name."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+            size = struct.unpack("<Q", head[:8])[0] if len(head) == 9 else 0
+            return head[8:9] == b"{" and 1 < size <= Path(path).stat().st_size - 8
+    except OSError:
+        return False
+
+
+def read_safetensors(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
+    """The tensors of a safetensors file (no code runs; needs the ``safetensors`` package)."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ModelLoadError(f"{path}: reading .safetensors files needs the safetensors package "
+                             "(pip install 'saliency-studio[timm]')") from None
+    try:
+        return OrderedDict(load_file(str(path), device="cpu"))
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
+        raise ModelLoadError(f"{path}: not a readable safetensors file ({first_line(exc)})") from None
+
+
+def safetensors_metadata(path: str | Path) -> dict:
+    """The free-text ``__metadata__`` of a safetensors header ({} when there is none)."""
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+    return dict(header.get("__metadata__") or {})
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such file")
@@ -48,7 +85,8 @@ def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
 
 
 def read_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
-    """A flat ``{name: tensor}`` state dict from a checkpoint, safely (``weights_only``).
+    """A flat ``{name: tensor}`` state dict from a checkpoint, safely (``weights_only``, or a
+    safetensors file).
 
     Unwraps ``{'state_dict': ...}``-style wrappers and strips ``module.`` (DataParallel)
     and ``_orig_mod.`` (torch.compile) prefixes.
@@ -59,7 +97,10 @@ def read_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
         raise ModelLoadError(f"{path}: this is a TorchScript model, not a state dict; "
                              "open it as a model file instead of as weights")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        obj = read_safetensors(path) if is_safetensors(path) else \
+            torch.load(str(path), map_location="cpu", weights_only=True)
+    except ModelLoadError:
+        raise
     except pickle.UnpicklingError:
         raise ModelLoadError(
             f"{path}: the file holds pickled Python objects (perhaps a whole model), which can run "
@@ -139,6 +180,10 @@ def load_pickled_module(path: str | Path, trust: bool) -> nn.Module:
     """A whole pickled ``nn.Module``; refused unless ``trust`` (unpickling runs code)."""
     path = Path(path)
     _check_file(path)
+    if is_safetensors(path):
+        raise ModelLoadError(f"{path}: a safetensors file holds weights only, not a model; pass it as the weights "
+                             "of an architecture (--model NAME or timm:NAME --weights FILE), or add a model card "
+                             f"{path.stem}.json naming its architecture")
     if not trust:
         raise ModelLoadError(
             f"{path}: loading a pickled model runs code from the file; do it only for files you "
