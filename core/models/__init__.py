@@ -43,12 +43,14 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
     """
     path = Path(spec)
     card = None
+    plain_zoo = False  # torchvision by name: known to fit, no dry run
     if spec in DEMO_MODELS:
         bundle = load_demo(spec)
         if labels:
             bundle.labels = read_labels(labels)
     elif spec in zoo_names():
         bundle = build_zoo(spec, weights, num_classes=num_classes, seed=seed, labels=labels, progress=progress)
+        plain_zoo = True
     elif is_timm_spec(spec):
         bundle = build_timm(spec, weights, num_classes=num_classes, seed=seed, labels=labels, progress=progress,
                             options=options)
@@ -82,7 +84,7 @@ def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = Fals
     bundle.multi_label = bool(multi_label if multi_label is not None else
                               (described.multi_label or _hf_multi_label(bundle.net)))
     bundle = bundle.to(_device(device))
-    if spec not in zoo_names() or not described.empty:
+    if not plain_zoo or not described.empty:
         check_model(bundle)
     return bundle
 

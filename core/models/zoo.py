@@ -7,7 +7,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from .bundle import ModelBundle, read_labels
@@ -17,22 +16,30 @@ from .errors import ModelLoadError
 from .preprocess import Preprocess
 
 
+def _tv():
+    """torchvision, imported on first use: it costs ~2 s at start-up, and the demo models and
+    model files do not need it."""
+    import torchvision
+
+    return torchvision
+
+
 @lru_cache(maxsize=1)
 def zoo_names() -> tuple[str, ...]:
     """Every torchvision classification model (``torchvision.models.list_models``)."""
-    return tuple(torchvision.models.list_models(module=torchvision.models))
+    return tuple(_tv().models.list_models(module=_tv().models))
 
 
 def _default_weights(name: str):
     try:
-        return torchvision.models.get_model_weights(name).DEFAULT
+        return _tv().models.get_model_weights(name).DEFAULT
     except (ValueError, AttributeError):
         return None
 
 
 def resolve_weights(name: str, weights: str):
     """A torchvision weights enum from ``DEFAULT``, ``IMAGENET1K_V1`` or ``Enum.MEMBER``."""
-    enum = torchvision.models.get_model_weights(name)
+    enum = _tv().models.get_model_weights(name)
     member = weights.split(".")[-1]
     if member == "DEFAULT":
         return enum.DEFAULT
@@ -91,6 +98,6 @@ def build_zoo(name: str, weights: str | None = "DEFAULT", *, num_classes: int | 
 def _build(name: str, seed: int, kwargs: dict) -> nn.Module:
     torch.manual_seed(seed)
     try:
-        return torchvision.models.get_model(name, weights=None, **kwargs)
+        return _tv().models.get_model(name, weights=None, **kwargs)
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"cannot build {name} with {kwargs}: {exc}") from None
