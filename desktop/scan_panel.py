@@ -19,7 +19,7 @@ def _table(headers: list[str], name: str) -> QTableWidget:
     table.setHorizontalHeaderLabels(headers)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
     table.setEditTriggers(QTableWidget.NoEditTriggers)
-    table.setMinimumHeight(100)
+    table.setMinimumHeight(80)
     return table
 
 
@@ -54,7 +54,7 @@ class ScanPanel(QWidget):
         self.bias_summary.setObjectName("bias_summary")
         self.bias_summary.setWordWrap(True)
         self.confusion = QTableWidget()
-        self.confusion.setMinimumHeight(100)
+        self.confusion.setMinimumHeight(80)
         self.confusion.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.confusion.setEditTriggers(QTableWidget.NoEditTriggers)
         self.mistakes = _table(["confidence", "file", "true", "predicted"], "mistakes")
@@ -62,7 +62,7 @@ class ScanPanel(QWidget):
         self.mistakes.cellDoubleClicked.connect(self._open_row)
         self.bias_table = _table(["class", "images", "energy on the object", "energy in the region"], "bias_table")
         self.counterfactual = ImageCanvas()
-        self.counterfactual.setMinimumSize(260, 180)
+        self.counterfactual.setMinimumSize(240, 140)
         self.counterfactual_title = QLabel("Double-click a mistake: the map for the predicted class beside the "
                                            "true class's.")
         self.counterfactual_title.setWordWrap(True)

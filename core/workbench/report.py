@@ -11,12 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..images import ImageLoadError, load_image
-from ..models.preprocess import Preprocess
-from ..render import colorize, overlay
+from ..render import colorize
 from .analysis import Table, class_name, cohorts, confusion, read_table, worst
 from .spray import spray
 from .store import RunStore
+from .thumbnails import preprocess_of, thumbnail
 
 THUMB = 96
 _STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}
@@ -35,33 +34,15 @@ def _img(rgb: np.ndarray, caption: str) -> str:
             f"{html.escape(caption)}</div>")
 
 
-def _preprocess(store: RunStore) -> Preprocess | None:
-    pre = (store.identity() or {}).get("preprocess")
-    if not pre:
-        return None
-    return Preprocess(crop=tuple(pre["crop"]), resize=pre["resize"], mean=tuple(pre["mean"]), std=tuple(pre["std"]),
-                      interpolation=pre.get("interpolation", "bilinear"), channels=pre.get("channels", 3),
-                      channel_order=pre.get("channel_order", "rgb"))
-
-
 class _Thumbs:
     """Thumbnails of stored images, with a method's map over them where one is stored."""
 
     def __init__(self, store: RunStore, method: str | None):
-        self.pre = _preprocess(store)
+        self.pre = preprocess_of(store.identity())
         self.maps = store.maps(method) if method else {}
 
     def __call__(self, row: dict) -> np.ndarray:
-        try:
-            rgb = load_image(row["path"])
-        except ImageLoadError:
-            return np.full((THUMB, THUMB, 3), 200, np.uint8)
-        display = self.pre.display_image(rgb) if self.pre is not None else rgb
-        display = cv2.resize(display, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
-        m = self.maps.get(row["id"])
-        if m is None:
-            return display
-        return overlay(display, cv2.resize(m, (THUMB, THUMB), interpolation=cv2.INTER_LINEAR), 0.5)
+        return thumbnail(row["path"], THUMB, self.pre, self.maps.get(row["id"]))
 
 
 def _summary(store: RunStore, table: Table) -> str:

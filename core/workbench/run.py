@@ -10,7 +10,9 @@ cluster. Executors only compute; results come back to the driver, one batch per 
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,32 @@ class Executor(Protocol):
 
     def run(self, spec: ModelSpec, options: RunOptions, batches: list[Batch],
             progress: Progress) -> Iterator[tuple[list[ImageRecord], list[dict]]]: ...
+
+
+class Pause:
+    """A pause switch for a running ``run_dataset``, set from another thread (the app's Pause
+    button): the run waits between batches, after the last one was committed, so a paused run
+    holds nothing uncommitted; cancelling the run's ``Progress`` ends the wait."""
+
+    def __init__(self):
+        self._running = threading.Event()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait(self, progress: Progress, poll: float = 0.1) -> None:
+        """Block while paused; raise ``Cancelled`` if the run is cancelled meanwhile."""
+        while not self._running.wait(poll):
+            progress.check()
+        progress.check()
 
 
 class LocalExecutor:
@@ -141,8 +169,6 @@ def check_params(store: RunStore, options: RunOptions, resume: bool) -> None:
 
 
 def _plain(params: dict) -> dict:
-    import json
-
     return json.loads(json.dumps(params, sort_keys=True))
 
 
@@ -159,12 +185,30 @@ def pending_units(store: RunStore, source: Source, options: RunOptions) -> list[
     return units
 
 
+def resume_arguments(store: RunStore) -> dict:
+    """The model spec and the ``run_dataset`` keyword arguments that continue the store's last
+    run (its data, methods, metrics, parameters, layer, explained class and batch size)."""
+    runs = store.runs()
+    if not runs:
+        raise StoreError(f"{store.path} has no run to continue")
+    last = runs[-1]
+    params = json.loads(last["params"])
+    methods = params.get("methods", {})
+    metrics = params.get("metrics", {})
+    return {"model_spec": json.loads(last["model_spec"]), "data": last["data"], "methods": list(methods),
+            "metrics": list(metrics), "method_params": methods, "metric_params": metrics,
+            "layer": (store.identity() or {}).get("layer"), "target": params.get("target", "predicted"),
+            "batch_size": int(params.get("batch_size") or 0), "resume": True}
+
+
 def run_dataset(spec: ModelSpec, data: str, methods: list[str], store_path: str | Path, *,
                 metrics: list[str] = (), method_params: dict[str, dict] | None = None,
                 metric_params: dict[str, dict] | None = None, resume: bool = False, layer: str | None = None,
                 target: str = "predicted", batch_size: int = 0, executor: Executor | None = None,
-                progress: Progress | None = None, bundle=None) -> RunSummary:
-    """Run (or resume, or extend) a dataset run into the store at ``store_path``."""
+                progress: Progress | None = None, bundle=None, pause: Pause | None = None) -> RunSummary:
+    """Run (or resume, or extend) a dataset run into the store at ``store_path``. ``pause``: waits
+    between batches while paused. Progress counts the images still to compute; its message says
+    how many are done of how many, and how many the store already had."""
     started = time.perf_counter()
     bundle = bundle if bundle is not None else spec.load()
     source = read_source(data, bundle.labels or [])
@@ -208,13 +252,18 @@ def run_dataset(spec: ModelSpec, data: str, methods: list[str], store_path: str 
         delay = float(os.environ.get(TEST_DELAY_ENV, "0") or 0)
         skipped = list(source.skipped)
         computed = 0
-        for records, bad in executor.run(spec, options, batches, progress):
+        before = len(source.items) - len(units)
+        progress.step(0, f"0 of {len(units)} images" + (f" ({before} already in the store)" if before else ""))
+        for n, (records, bad) in enumerate(executor.run(spec, options, batches, progress), 1):
             store.write_batch(records, bad, run_id)
             computed += len(records)
             skipped += bad
-            progress.step(len(records) + len(bad), f"{computed} images")
+            progress.step(len(records) + len(bad), f"{computed} of {len(units)} images"
+                          + (f" ({before} already in the store)" if before else ""))
             if delay:
                 time.sleep(delay)
+            if pause is not None and n < len(batches):  # before the next batch is computed
+                pause.wait(progress)
         store.finish_run(run_id)
         return RunSummary(store_path, store.count("images"), computed, skipped, time.perf_counter() - started, run_id)
     finally:

@@ -282,6 +282,17 @@ class RunStore:
             out[image_id] = np.frombuffer(data, "<f2").reshape(h, w).astype(np.float32)
         return out
 
+    def map(self, image_id: int, method: str) -> np.ndarray | None:
+        """One stored map (float32) of ``method`` for one image, or None."""
+        row = self.db.execute("SELECT height, width, data FROM maps WHERE image_id=? AND method=?",
+                              (image_id, method)).fetchone()
+        return None if row is None else np.frombuffer(row[2], "<f2").reshape(row[0], row[1]).astype(np.float32)
+
+    def interrupted(self) -> dict | None:
+        """The last run when it did not finish (interrupted, or still in progress), else None."""
+        runs = self.runs()
+        return runs[-1] if runs and runs[-1]["finished"] is None else None
+
     def map_methods(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT method FROM maps ORDER BY method")]
 

@@ -31,6 +31,8 @@ from ..methods import MethodContext, get_method
 from ..metrics.registry import MetricInput, get_metric
 from ..models.checks import batch_stat_layers
 from ..targets import ClassTarget
+from .faithfulness_batch import MODES as CURVE_MODES
+from .faithfulness_batch import CurveRequest, curves_many
 from .sources import Item
 from .spec import RunOptions
 from .store import MAX_MAP_SIDE, ImageRecord, MapRecord
@@ -144,6 +146,10 @@ class Worker:
         self.per_image = batch_dependent(bundle)
         self.batch_size = options.batch_size or default_batch_size(bundle.device, backward=True)
         self.passes = 0  # batched passes with a backward (each over a whole chunk of images)
+        # deletion / insertion of all the chunk's images and methods in shared batches (False: per image)
+        self.batch_curves = (not self.per_image and set(self.metric_params.get("deletion", {})) <= {"fill"}
+                             and not self.metric_params.get("insertion"))  # params the batched path knows
+        self._curves: list = []
 
     @classmethod
     def from_spec(cls, spec, options: RunOptions, device: str | None = None) -> "Worker":
@@ -174,6 +180,7 @@ class Worker:
         """Predict the chunk (with the layer's capture when a layer method will need it), then
         explain and measure image by image from a ``ChunkCache``."""
         methods = {m for unit, _, _ in part for m in unit.methods}
+        self._curves = []
         layers = [self.layer] if any(self.specs[m].needs_layer for m in methods) else []
         xs = [x for _, _, x in part]
         labels = [unit.item.label for unit, _, _ in part]
@@ -203,6 +210,7 @@ class Worker:
             for method in unit.methods:
                 self._explain(rec, method, x, targets[i], cache, truth, h, w)
             records.append(rec)
+        self._measure_curves(progress)
         self.passes += cache.batched_passes + bool(layers)
         return records
 
@@ -233,6 +241,7 @@ class Worker:
                           map_function(method, target.index, ctx.layer, params, self.options.seed),
                           self.options.seed, original_mask=original_mask,
                           geometry=self.bundle.preprocess.geometry(h, w))
+        curves = []
         for name, mspec in self.metric_specs.items():
             t0 = time.perf_counter()
             missing = mspec.missing(inp)
@@ -240,10 +249,30 @@ class Worker:
                 for out_spec in mspec.outputs:
                     rec.values[(method, name, out_spec.name)] = (None, missing, 0.0)
                 continue
+            if self.batch_curves and name in CURVE_MODES:
+                curves.append(name)  # with the other images' curves, at the end of the chunk
+                continue
             result = mspec.run(inp, self.metric_params[name])
             seconds = time.perf_counter() - t0
             for out_name, value in mspec.values(result).items():
                 rec.values[(method, name, out_name)] = (value, None, seconds)
+        if curves:
+            fill = self.metric_params.get("deletion", {}).get("fill", "zeros")
+            self._curves.append((rec, method, CurveRequest(x, full, target.index, tuple(curves), fill,
+                                                           self.options.seed)))
+
+    def _measure_curves(self, progress: Progress | None) -> None:
+        """Deletion / insertion of every image and method of the chunk in shared batches."""
+        if not self._curves:
+            return
+        t0 = time.perf_counter()
+        results = curves_many(self.bundle, [req for _, _, req in self._curves], progress=progress)
+        share = (time.perf_counter() - t0) / sum(len(req.modes) for _, _, req in self._curves)
+        for (rec, method, req), result in zip(self._curves, results):
+            for name in req.modes:
+                for out_name, value in self.metric_specs[name].values(result[name]).items():
+                    rec.values[(method, name, out_name)] = (value, None, share)
+        self._curves = []
 
 
 def _ground_truth(bundle, item: Item, h: int, w: int):
