@@ -166,10 +166,20 @@ def inputs_from_dict(data: dict | None):
 
 def private_copy(bundle):
     """A copy of the model for the background lane, so a long run never shares forward hooks
-    with the interactive lane's captures (hooks are per module, not per thread)."""
+    with the interactive lane's captures (hooks are per module, not per thread). A copy taken
+    while the interactive lane adds or removes a hook can fail with "dictionary changed size
+    during iteration": it is then taken again (``desktop.dataset_jobs`` avoids the overlap)."""
     import copy
+    import time
 
-    twin = copy.deepcopy(bundle)
+    for attempt in range(50):
+        try:
+            twin = copy.deepcopy(bundle)
+            break
+        except RuntimeError as exc:
+            if "changed size during iteration" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.02)
     for module in twin.net.modules():
         for hooks in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks"):
             getattr(module, hooks, {}).clear()

@@ -6,6 +6,11 @@ status line (instant methods update by themselves; others say "not computed — 
 Basic parameters come first; advanced ones fold into a collapsible "Advanced" section; a
 parameter that does not matter for the current values (``Param.is_relevant``) is hidden. The
 form scrolls, so a long one never grows the window.
+
+A sanity badge says whether the method's map depends on the model's weights (the cascading
+randomisation check, Adebayo et al. 2018), beside the method in the picker and under it, with a
+"Check" button while it is unknown and "Cascade curve" once known; the presenter
+(``desktop.sanity_view.SanityBadges``) computes verdicts and hands them in with ``set_sanity``.
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ class MethodPanel(QWidget):
     cancel_requested = Signal()
     method_changed = Signal(str)
     params_changed = Signal(str, dict)
+    sanity_check_requested = Signal(str)  # method
+    cascade_requested = Signal(str)  # method
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -106,6 +113,24 @@ class MethodPanel(QWidget):
         self.description.setObjectName("method_description")
         self.description.setWordWrap(True)
         self.citation = self.description  # the old name of this label
+        self.sanity_badge = QLabel()
+        self.sanity_badge.setObjectName("sanity_badge")
+        self.sanity_badge.setWordWrap(True)
+        self.sanity_check = QPushButton("Check")
+        self.sanity_check.setObjectName("sanity_check")
+        self.sanity_check.setToolTip("run the sanity check for this method now, in the background: "
+                                     "randomise the model's blocks from the top and see whether the map changes")
+        self.sanity_curve = QPushButton("Cascade curve")
+        self.sanity_curve.setObjectName("sanity_curve")
+        self.sanity_curve.setToolTip("show how similar the map stays as each block is randomised")
+        self.sanity_row = QWidget()
+        badge_row = QHBoxLayout(self.sanity_row)
+        badge_row.setContentsMargins(0, 0, 0, 0)
+        badge_row.addWidget(self.sanity_badge, 1)
+        badge_row.addWidget(self.sanity_check)
+        badge_row.addWidget(self.sanity_curve)
+        self.sanity_row.setVisible(False)
+        self._sanity: dict[str, tuple[str, dict | None, str]] = {}  # method → (state, verdict, note)
         self.status = QLabel()
         self.status.setObjectName("method_status")
         self.status.setWordWrap(True)
@@ -152,6 +177,7 @@ class MethodPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.method)
         layout.addWidget(self.description)
+        layout.addWidget(self.sanity_row)
         layout.addWidget(self.status)
         layout.addWidget(self.scroll, 1)
         layout.addLayout(buttons)
@@ -166,6 +192,8 @@ class MethodPanel(QWidget):
         self.method.currentIndexChanged.connect(self._rebuild)
         self.run_button.clicked.connect(lambda: self.run_requested.emit(self.current(), self.params()))
         self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        self.sanity_check.clicked.connect(lambda: self.sanity_check_requested.emit(self.current()))
+        self.sanity_curve.clicked.connect(lambda: self.cascade_requested.emit(self.current()))
         self._rebuild()
 
     # -- public API -------------------------------------------------------------------------
@@ -222,6 +250,49 @@ class MethodPanel(QWidget):
         seconds = estimate_seconds(spec, self.params(), hw, per_pass, channels=channels)
         return f"not computed — Run ({format_seconds(seconds)})"
 
+    def set_sanity(self, method: str, state: str, verdict: dict | None = None, note: str = "") -> None:
+        """The sanity badge of ``method``: ``state`` "done" (with the ``verdict`` of
+        ``core.metrics.sanity_verdict``), "unknown" (``note``: e.g. the time it would take),
+        "running", or "none" (not applicable: the method makes no map). The picker's entry is
+        marked ✓ / ⚠ once a verdict is known."""
+        self._sanity[method] = (state, verdict, note)
+        index = self.method.findData(method)
+        if index >= 0:
+            spec = REGISTRY[method]
+            mark = "" if verdict is None else ("  ✓" if verdict["passes"] else "  ⚠")
+            self.method.setItemText(index, spec.label + mark)
+            self.method.setItemData(index, spec.description + ("" if verdict is None else
+                                                               f"\nSanity check: {verdict['verdict']}"),
+                                    Qt.ToolTipRole)
+        if method == self.current():
+            self._show_sanity()
+
+    def sanity_text(self) -> str:
+        """The badge as plain text (what a user reads under the picker)."""
+        return self.sanity_badge.text() if self.sanity_row.isVisible() else ""
+
+    def _show_sanity(self) -> None:
+        state, verdict, note = self._sanity.get(self.current(), ("none", None, ""))
+        self.sanity_row.setVisible(state != "none")
+        self.sanity_check.setVisible(state == "unknown")
+        self.sanity_curve.setVisible(state == "done")
+        rule = ("Sanity check (Adebayo et al. 2018, §3.1): the model's blocks are re-initialised one at a "
+                "time from the output down and each new map is compared with the original. A method whose "
+                "map barely changes does not explain this model.")
+        if state == "done" and verdict is not None:
+            good = verdict["passes"]
+            self.sanity_badge.setText(("✓ " if good else "⚠ ") + verdict["verdict"])
+            self.sanity_badge.setStyleSheet(f"color: {'#2e7d32' if good else '#e65100'}; font-weight: bold;")
+            self.sanity_badge.setToolTip(
+                f"{rule}\nSimilarity after randomising the top blocks: {verdict['top_similarity']:.2f} "
+                f"(lower is better; over {verdict['images']} images).\nRule: {verdict['rule']}.")
+        else:
+            text = {"running": "Sanity check: running in the background…",
+                    "unknown": "Sanity check: not run yet" + (f" ({note})" if note else "")}.get(state, "")
+            self.sanity_badge.setText(text)
+            self.sanity_badge.setStyleSheet("color: #888;")
+            self.sanity_badge.setToolTip(rule)
+
     def set_status(self, text: str) -> None:
         """Free text in the status line (e.g. "computed in 3.1 s" after a run)."""
         self.status.setText(text)
@@ -246,6 +317,7 @@ class MethodPanel(QWidget):
         self.description.setText(spec.description)
         self.description.setToolTip(f"{spec.summary}\n{spec.citation}")
         self.method.setToolTip(spec.description)
+        self._show_sanity()
         self.widgets = {}
         for param in spec.params:
             w = widget_for(param)

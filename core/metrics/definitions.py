@@ -9,6 +9,7 @@ from ..params import Param
 from . import faithfulness as faith
 from . import localization as loc
 from . import complexity as complexity_metric
+from . import curves
 from . import road as road_metric
 from . import robustness as robust
 from .registry import MetricInput, MetricOutput, register_metric
@@ -18,6 +19,11 @@ _FILL = Param("fill", "choice", "zeros", "what removed pixels become: zeros in t
 _ORDER = {"morf": "MoRF", "lerf": "LeRF"}
 _THRESHOLD = Param("threshold", "float", 0.15, "the map is cut at this fraction of its maximum (15%: Grad-CAM "
                    "§4.1; the CAM paper used 20%)", min=0.0, max=1.0)
+
+
+_PIXELS_CURVE = curves.xy("fraction of pixels removed / restored", "class probability", (0.0, 1.0),
+                          "Deletion removes the pixels the map ranks highest first, insertion restores them first "
+                          "into a blurred image; the areas under the curves are the scores (Petsiuk et al. 2018).")
 
 
 def _steps(size, params) -> int:
@@ -30,7 +36,8 @@ def _steps(size, params) -> int:
                  sentence="Remove the pixels the map ranks highest first: a faithful map makes the "
                           "class probability fall fast (area under the curve, 0-1).",
                  citation="Petsiuk et al. 2018, RISE, §4.1",
-                 outputs=(MetricOutput("deletion", "deletion AUC", "lower"),), cost=_steps, params=(_FILL,))
+                 outputs=(MetricOutput("deletion", "deletion AUC", "lower"),), cost=_steps, params=(_FILL,),
+                 curve=_PIXELS_CURVE)
 def _deletion(inp: MetricInput, fill: str):
     return faith.deletion_insertion(inp.bundle, inp.x, inp.map, "deletion", inp.target, fill=fill,
                                     progress=inp.progress, seed=inp.seed)
@@ -40,7 +47,7 @@ def _deletion(inp: MetricInput, fill: str):
                  sentence="Restore the pixels the map ranks highest first, starting from a blurred image: "
                           "a faithful map makes the class probability rise fast (area under the curve, 0-1).",
                  citation="Petsiuk et al. 2018, RISE, §4.1",
-                 outputs=(MetricOutput("insertion", "insertion AUC", "higher"),), cost=_steps)
+                 outputs=(MetricOutput("insertion", "insertion AUC", "higher"),), cost=_steps, curve=_PIXELS_CURVE)
 def _insertion(inp: MetricInput):
     return faith.deletion_insertion(inp.bundle, inp.x, inp.map, "insertion", inp.target, progress=inp.progress,
                                     seed=inp.seed)
@@ -54,15 +61,16 @@ def _aopc_cost(size, params) -> int:
     return int(params.get("steps", 100)) + 1
 
 
-def _both_orders(prefix: str, title: str, citation: str, value: str, cost, params, score, sentences, directions):
+def _both_orders(prefix: str, title: str, citation: str, value: str, cost, params, score, sentences, directions,
+                 curve=None):
     """Register ``{prefix}_morf`` and ``{prefix}_lerf``: one test, most or least relevant first;
     ``score(inp, order, **params)`` computes it."""
     for order, sentence, direction in zip(("morf", "lerf"), sentences, directions):
         first = "most relevant" if order == "morf" else "least relevant"
         register_metric(f"{prefix}_{order}", label=f"{title}, {first} first", family="faithfulness",
                         sentence=sentence, citation=citation, cost=cost, params=params,
-                        outputs=(MetricOutput(f"{prefix}_{order}", f"{title} ({_ORDER[order]}) {value}", direction),)
-                        )(functools.partial(score, order=order))
+                        outputs=(MetricOutput(f"{prefix}_{order}", f"{title} ({_ORDER[order]}) {value}", direction),),
+                        curve=curve)(functools.partial(score, order=order))
 
 
 def _aopc(inp: MetricInput, order: str, region: int, steps: int):
@@ -75,7 +83,8 @@ _both_orders("aopc", "AOPC", "Samek et al. 2017, Evaluating the Visualization of
              ("Replace small regions with noise, most relevant first: a faithful map makes the class probability "
               "drop a lot on average.",
               "Replace small regions with noise, least relevant first: a faithful map keeps the class probability "
-              "almost unchanged."), ("higher", "lower"))
+              "almost unchanged."), ("higher", "lower"),
+             curves.xy("regions replaced", "drop in class probability"))
 
 
 def _road(inp: MetricInput, order: str, noise: float):
@@ -90,7 +99,8 @@ _both_orders("road", "ROAD", "Rong et al. 2022, A Consistent and Efficient Evalu
              ("Remove 10%…90% of the pixels, most relevant first, and fill them from their neighbours so the hole's "
               "shape gives nothing away: a faithful map makes the class probability fall.",
               "Remove 10%…90% of the pixels, least relevant first, filled from their neighbours: a faithful map "
-              "keeps the class probability up."), ("lower", "higher"))
+              "keeps the class probability up."), ("lower", "higher"),
+             curves.xy("% of pixels removed (filled in)", "class probability", (0.0, 1.0)))
 
 
 @register_metric("average_drop", label="Average drop", family="faithfulness",
@@ -152,23 +162,23 @@ def _energy(inp: MetricInput):
     return loc.energy_in_box(inp.map, inp.box)
 
 
-def _stability(kind: str, label: str, amounts: str, noise=(), angles=(), shifts=()):
+def _stability(kind: str, label: str, amounts: str, strength: str, noise=(), angles=(), shifts=()):
     @register_metric(f"stability_{kind}", label=f"Stability under {label}", family="robustness",
                      sentence=f"Explain slightly {amounts} copies of the image and compare each map, moved back, "
                               "with the original (Spearman rank correlation, -1 to 1).",
                      citation="Alvarez-Melis & Jaakkola 2018; Ghorbani et al. 2019",
                      outputs=(MetricOutput(f"stability_{kind}", f"map similarity under {label}", "higher"),),
                      cost=len(noise) + len(angles) + len(shifts) + 1, needs=("map_fn",),
-                     recomputes=len(noise) + len(angles) + len(shifts))
+                     recomputes=len(noise) + len(angles) + len(shifts), curve=curves.stability(strength))
     def metric(inp: MetricInput):
         return robust.stability(inp.bundle, inp.x, inp.map_fn, noise=noise, angles=angles, shifts=shifts,
                                 seed=inp.seed, progress=inp.progress)
     return metric
 
 
-_stability("noise", "noise", "noisy", noise=(0.02, 0.05, 0.1))
-_stability("rotation", "rotation", "rotated", angles=(5.0, 15.0))
-_stability("translation", "translation", "shifted", shifts=(4, 12))
+_stability("noise", "noise", "noisy", "noise σ (image spans 0-1)", noise=(0.02, 0.05, 0.1))
+_stability("rotation", "rotation", "rotated", "rotation (degrees)", angles=(5.0, 15.0))
+_stability("translation", "translation", "shifted", "shift (pixels, right and down)", shifts=(4, 12))
 
 
 @register_metric("sanity", label="Model-randomisation sanity check", family="robustness",
@@ -181,7 +191,8 @@ _stability("translation", "translation", "shifted", shifts=(4, 12))
                  recomputes=lambda bundle, params: len(robust.cascade_blocks(bundle.net)) + 1,
                  params=(Param("threshold", "float", 0.8, "similarity at or above which the method is flagged",
                                min=0.0, max=1.0),
-                         Param("top_blocks", "int", 3, "randomised blocks read from the top", min=1, max=100)))
+                         Param("top_blocks", "int", 3, "randomised blocks read from the top", min=1, max=100)),
+                 curve=curves.sanity)
 def _sanity(inp: MetricInput, threshold: float, top_blocks: int):
     res = robust.sanity_check(inp.bundle, inp.x, inp.map_fn, seed=inp.seed, threshold=threshold,
                               top_blocks=top_blocks, progress=inp.progress)

@@ -83,6 +83,11 @@ class MetricSpec(ParamSchema):
     params: tuple[Param, ...]
     fn: Callable[..., MetricResult]
     recomputes: int | Callable[[Any, dict], int] = 0  # maps recomputed per image (each costs the method's passes)
+    curve: Callable[[Any, MetricResult], Any] | None = None  # (spec, result) -> curves.CurveView, to plot
+
+    def curve_view(self, result: MetricResult):
+        """The result's curve with named axes (``curves.CurveView``), or None when it has none."""
+        return self.curve(self, result) if self.curve is not None else None
 
     def map_recomputes(self, bundle, params: dict | None = None) -> int:
         """How often the method's map is recomputed per image for ``bundle`` and ``params``."""
@@ -122,10 +127,11 @@ METRICS: dict[str, MetricSpec] = {}
 
 def register_metric(name: str, *, label: str, family: str, sentence: str, citation: str,
                     outputs: tuple[MetricOutput, ...], cost, needs: tuple[str, ...] = (),
-                    params: tuple[Param, ...] = (), recomputes=0):
+                    params: tuple[Param, ...] = (), recomputes=0, curve=None):
     """Decorator adding ``fn`` to the metric registry under ``name``. ``cost``: an int, or
     ``cost(size, params)`` for passes that depend on the input size or parameters;
-    ``recomputes``: an int, or ``recomputes(bundle, params)``, maps the metric recomputes per image."""
+    ``recomputes``: an int, or ``recomputes(bundle, params)``, maps the metric recomputes per image;
+    ``curve``: ``curve(spec, result) -> CurveView`` for metrics with a curve (see ``curves``)."""
     unknown = set(needs) - set(NEEDS)
     if unknown:
         raise ValueError(f"unknown needs {unknown}; choose from {NEEDS}")
@@ -135,7 +141,7 @@ def register_metric(name: str, *, label: str, family: str, sentence: str, citati
             raise ValueError(f"metric {name!r} registered twice")
         cost_fn = cost if callable(cost) else (lambda size, params, _n=int(cost): _n)
         METRICS[name] = MetricSpec(name, label, family, sentence, citation, tuple(outputs), cost_fn,
-                                   frozenset(needs), tuple(params), fn, recomputes)
+                                   frozenset(needs), tuple(params), fn, recomputes, curve)
         return fn
 
     return wrap

@@ -50,8 +50,9 @@ def _key(digest: str, method: str, params: dict | None, images: list[Path], seed
 
 def method_sanity(bundle, methods: list[str], images: list[Path] | None = None, params: dict[str, dict] | None = None,
                   seed: int = 0, threshold: float = 0.8, top_blocks: int = 3, use_cache: bool = True,
-                  progress: Progress | None = None) -> dict[str, dict[str, Any]]:
-    """{method: {"passes", "verdict", "similarity": {block: median}, "rule", "images", "cached"}}."""
+                  progress: Progress | None = None, cache_only: bool = False) -> dict[str, dict[str, Any]]:
+    """{method: {"passes", "verdict", "similarity": {block: median}, "rule", "images", "cached"}}.
+    ``cache_only``: return only the verdicts already on disk, computing nothing (a quick look-up)."""
     from ..diagnose.adversarial import map_function
     from ..images import load_image
 
@@ -70,6 +71,9 @@ def method_sanity(bundle, methods: list[str], images: list[Path] | None = None, 
             out[method] = {**json.loads(file.read_text()), "cached": True}
             progress.step(len(images))
             continue
+        if cache_only:
+            progress.step(len(images))
+            continue
         if inputs is None:
             inputs = [bundle.prepare(load_image(p))[1] for p in images]
         per_block: dict[str, list[float]] = {}
@@ -85,7 +89,7 @@ def method_sanity(bundle, methods: list[str], images: list[Path] | None = None, 
         top = float(np.mean(list(similarity.values())[:top_blocks]))
         passes = top < threshold
         verdict = {"passes": passes, "verdict": DEPENDS if passes else BARELY, "top_similarity": top,
-                   "similarity": similarity, "images": len(images),
+                   "similarity": similarity, "images": len(images), "threshold": threshold, "top_blocks": top_blocks,
                    "rule": f"passes when the median similarity ½(|Spearman| of |maps| + SSIM), averaged over the "
                            f"first {top_blocks} randomised blocks, is below {threshold} (Adebayo et al. 2018)"}
         file.write_text(json.dumps(verdict, indent=1))

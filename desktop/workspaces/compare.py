@@ -1,7 +1,9 @@
 """Compare: several methods on the current image, target and layer as a full-size grid with
 synchronised zoom and pan, each cell naming its method and a headline metric, on one shared
 colour scale or each map on its own. Cells show the session's results (the same cache the
-Explain workspace fills), so a map computed there appears here without recomputing."""
+Explain workspace fills), so a map computed there appears here without recomputing. Below the
+grid, the disagreement view ranks the compared methods under each chosen metric and says where
+the metrics disagree (``desktop.disagreement_view``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QLabel, QListWidg
 
 from .. import adapters
 from ..canvas import ImageCanvas
+from ..disagreement_view import DisagreementView
 
 CELL_MIN = (200, 170)
 DEFAULT_PER_FAMILY = 2  # methods ticked at first: the first instant ones of each family
@@ -83,8 +86,17 @@ class CompareWorkspace(QWidget):
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.setObjectName("compare_splitter")
         self.splitter.setChildrenCollapsible(False)
+        self.disagreement = DisagreementView(session, jobs, self.chosen)
+        self.disagreement.setObjectName("disagreement")
+        self.right = QSplitter(Qt.Vertical)
+        self.right.setChildrenCollapsible(False)
+        self.right.addWidget(self.grid_host)
+        self.right.addWidget(self.disagreement)
+        self.right.setStretchFactor(0, 3)
+        self.right.setStretchFactor(1, 2)
+        self.right.setSizes([600, 400])  # proportions until shown: the ranks stay readable at 1280×720
         self.splitter.addWidget(side)
-        self.splitter.addWidget(self.grid_host)
+        self.splitter.addWidget(self.right)
         self.splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -93,6 +105,7 @@ class CompareWorkspace(QWidget):
         self._job: int | None = None
         self.run_button.clicked.connect(self.run)
         self.choice.itemChanged.connect(lambda _item: self.render())
+        self.choice.itemChanged.connect(lambda _item: self.disagreement.render())
         self.scale.currentIndexChanged.connect(lambda _i: self.render())
         for signal in (session.model_changed, session.image_changed, session.selection_changed):
             signal.connect(self.render)

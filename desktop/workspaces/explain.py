@@ -10,11 +10,12 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget)
 
-from .. import adapters
+from .. import adapters, metrics_adapters
 from ..canvas import ImageCanvas
 from ..method_panel import MethodPanel
 from ..metrics_panel import MetricsPanel
 from ..predictions import PredictionList
+from ..sanity_view import SanityBadges
 
 CANVAS_MIN = (320, 220)
 
@@ -99,6 +100,7 @@ class ExplainWorkspace(QWidget):
         self.methods.cancel_requested.connect(lambda: self.jobs.cancel("explain"))
         self.predictions.target_selected.connect(session.set_target)
         self.metrics.compute_requested.connect(self.compute_metrics)
+        self.metrics.settings_changed.connect(lambda: self._render_metrics(self.session.result()))
         session.model_changed.connect(self._model_changed)
         session.image_changed.connect(self.refresh)
         session.selection_changed.connect(self.refresh)
@@ -107,6 +109,7 @@ class ExplainWorkspace(QWidget):
         session.timing_changed.connect(self.refresh)
         session.explain_cancelled.connect(self._cancelled)
         jobs.lane_changed.connect(lambda lane: self.methods.set_running(bool(session.running)))
+        self.sanity = SanityBadges(session, jobs, self.methods, self)  # after the form syncs to the session
 
     # ----- from the form to the session -----
     def _method_picked(self, name: str) -> None:
@@ -234,8 +237,10 @@ class ExplainWorkspace(QWidget):
         metrics = s.result("metrics") if result is not None else None
         self.canvas.clear_shapes()
         if metrics is not None:
-            self.metrics.show_results(metrics["results"])
+            self.metrics.show_results(metrics["results"], metrics.get("asked"))
             self._draw_truth(metrics)
+            if metrics.get("params", {}) != self.metrics.metric_params:
+                self.metrics.set_state("computed with other metric settings — Compute metrics again")
         elif result is None:
             self.metrics.clear("Metrics score the map on the canvas: compute the map first.")
         elif self._metrics_job is not None and self._metrics_job[0] == s.key("metrics"):
@@ -263,10 +268,12 @@ class ExplainWorkspace(QWidget):
             return
         names = names if names is not None else self.metrics.chosen()
         key, explainer, image_path = s.key("metrics"), s.explainer, s.image_path
+        params = {n: dict(v) for n, v in self.metrics.metric_params.items()}
 
         def job(progress):
             truth = adapters.ground_truth(explainer.bundle, image_path)
-            return {"results": adapters.score(explainer, result, names, truth, progress), "box": truth[0]}
+            return {"results": metrics_adapters.score(explainer, result, names, truth, params, progress),
+                    "box": truth[0], "asked": list(names), "params": params}
 
         def done(value):
             self._metrics_job = None
