@@ -7,7 +7,7 @@ No engine work lives here: every function forwards to a core function.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -193,37 +193,48 @@ def metric_specs() -> dict:
     return all_metrics()
 
 
-def ground_truth(bundle, image_path: Path | None):
-    """(box, mask, label) of the image in model-input pixels from a ``ground_truth.json`` beside
-    it, or Nones."""
+class Truth(NamedTuple):
+    """An image's ground truth: box and mask in model-input pixels, label, and the mask in the
+    original image's pixels with the crop geometry (for the original-image pointing game)."""
+
+    box: Any = None
+    mask: Any = None
+    label: Any = None
+    original_mask: Any = None
+    geometry: Any = None
+
+
+def ground_truth(bundle, image_path: Path | None) -> Truth:
+    """The ground truth of the image from a ``ground_truth.json`` beside it, or an empty Truth."""
     from core.evaluate import read_annotations
 
     gt = image_path.parent / "ground_truth.json" if image_path else None
     if gt is None or not gt.is_file():
-        return None, None, None
+        return Truth()
     try:
         truth = read_annotations(gt).get(image_path.name)
     except (OSError, ValueError):
-        return None, None, None
+        return Truth()
     if truth is None:
-        return None, None, None
+        return Truth()
     from core.images import load_image
 
     h, w = load_image(image_path).shape[:2]
     box = bundle.preprocess.map_box(truth.box, h, w) if truth.box else None
     mask = bundle.preprocess.map_mask(truth.mask) if truth.mask is not None else None
-    return box, mask, truth.label
+    return Truth(box, mask, truth.label, truth.mask, bundle.preprocess.geometry(h, w))
 
 
 def metric_input(explainer, result, truth, progress=None):
     from core.diagnose.adversarial import map_function
     from core.metrics.registry import MetricInput
 
-    box, mask, label = truth
+    truth = Truth(*truth)
     target = getattr(result.target, "index", None)
-    inp = MetricInput(bundle=explainer.bundle, x=explainer.x, map=result.map, target=target, box=box, mask=mask,
-                      label=label, predicted=explainer.prediction[0][0],
-                      map_fn=map_function(result.method, target, result.layer, result.params))
+    inp = MetricInput(bundle=explainer.bundle, x=explainer.x, map=result.map, target=target, box=truth.box,
+                      mask=truth.mask, label=truth.label, predicted=explainer.prediction[0][0],
+                      map_fn=map_function(result.method, target, result.layer, result.params),
+                      original_mask=truth.original_mask, geometry=truth.geometry)
     if progress is not None:
         inp.progress = progress
     return inp
