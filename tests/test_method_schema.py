@@ -11,6 +11,7 @@ from core.cli import main
 from core.methods import (COST_CLASSES, OUTPUT_KINDS, REGISTRY, MethodContext, Param, estimate_seconds,
                           format_seconds, get_method)
 from core.methods.registry import register
+from core.layers import layer_table
 from core.models import ModelBundle, Preprocess
 from core.targets import ClassTarget
 
@@ -91,6 +92,8 @@ def test_passes_count_the_images_the_network_sees(name, params):
     net = Counting()
     pre = Preprocess(crop=(24, 24), resize=None, mean=(0.0,) * 3, std=(1.0,) * 3)
     bundle = ModelBundle(net, preprocess=pre, labels=["a", "b", "c"], mutates_buffers=True)  # no fused twin
+    layer_table(bundle)  # the dry run that finds layer layouts: once per model, not per method
+    net.images = 0
     spec = get_method(name)
     x = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     spec(MethodContext(bundle, x, ClassTarget(0), layer="conv" if spec.needs_layer else None), **params)
