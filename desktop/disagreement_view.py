@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QListWidget, QL
 
 from . import adapters, metrics_adapters
 from .metrics_panel import arrows, explain_metric
+from .widgets import checked_names, set_checked_names
 
 DEFAULT_FAMILY = "faithfulness"  # ticked at first: the metrics whose disagreement MetaQuantus studied
 HOW_TO_READ = ("Rank 1 = best under each metric's own direction (↑ higher is better, ↓ lower is better). "
@@ -120,13 +121,10 @@ class DisagreementView(QWidget):
 
     # ----- what is asked -----
     def chosen(self) -> list[str]:
-        return [self.choice.item(i).data(Qt.UserRole) for i in range(self.choice.count())
-                if self.choice.item(i).checkState() == Qt.Checked]
+        return checked_names(self.choice)
 
     def set_chosen(self, names) -> None:
-        for i in range(self.choice.count()):
-            item = self.choice.item(i)
-            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in names else Qt.Unchecked)
+        set_checked_names(self.choice, names)
 
     def _asked(self) -> dict:
         s = self.session

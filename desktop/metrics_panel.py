@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLis
 
 from . import metrics_adapters
 from .metric_settings import MetricSettingsDialog
+from .widgets import checked_names, set_checked_names
 
 PLOT_MIN_HEIGHT = 150
 TABLE_MIN_HEIGHT = 120
@@ -188,14 +189,11 @@ class MetricsPanel(QWidget):
             self.choice.addItem(item)
 
     def chosen(self) -> list[str]:
-        return [self.choice.item(i).data(Qt.UserRole) for i in range(self.choice.count())
-                if self.choice.item(i).checkState() == Qt.Checked]
+        return checked_names(self.choice)
 
     def set_chosen(self, names) -> None:
         """Tick exactly the metrics in ``names``."""
-        for i in range(self.choice.count()):
-            item = self.choice.item(i)
-            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in names else Qt.Unchecked)
+        set_checked_names(self.choice, names)
 
     def open_settings(self) -> MetricSettingsDialog:
         """The settings dialog (not blocking); OK keeps its values for the next Compute."""

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
 
 from . import adapters
 from . import study_adapters as sa
+from .widgets import checked_names, set_checked_names
 
 IMAGE_SOURCES = {"demo-pairs": "demo: two shapes per picture (for discrimination)",
                  "demo-shapes": "demo: one shape per picture (for preference)"}
@@ -50,14 +51,7 @@ def _checklist(name: str) -> QListWidget:
     return box
 
 
-def _checked(box: QListWidget) -> list[str]:
-    return [box.item(i).data(Qt.UserRole) for i in range(box.count()) if box.item(i).checkState() == Qt.Checked]
-
-
-def _set_checked(box: QListWidget, names) -> None:
-    for i in range(box.count()):
-        item = box.item(i)
-        item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in names else Qt.Unchecked)
+_checked, _set_checked = checked_names, set_checked_names
 
 
 class StudyDesigner(QWidget):

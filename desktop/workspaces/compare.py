@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QLabel, QListWidg
 from .. import adapters
 from ..canvas import ImageCanvas
 from ..disagreement_view import DisagreementView
+from ..widgets import checked_names, set_checked_names
 
 CELL_MIN = (200, 170)
 DEFAULT_PER_FAMILY = 2  # methods ticked at first: the first instant ones of each family
@@ -116,13 +117,10 @@ class CompareWorkspace(QWidget):
             self.render()
 
     def chosen(self) -> list[str]:
-        return [self.choice.item(i).data(Qt.UserRole) for i in range(self.choice.count())
-                if self.choice.item(i).checkState() == Qt.Checked]
+        return checked_names(self.choice)
 
     def set_chosen(self, names: list[str]) -> None:
-        for i in range(self.choice.count()):
-            item = self.choice.item(i)
-            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in names else Qt.Unchecked)
+        set_checked_names(self.choice, names)
 
     def _layout_cells(self, names: list[str]) -> None:
         if list(self.cells) == names:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
                                QWidget)
 
 from .. import adapters
 from .. import distill_adapters as da
 from ..canvas import ImageCanvas
 from ..distill_form import DistillForm
-from ..widgets import titled
+from ..widgets import settings_column, titled
 
 LOSS_PENS = {"total": "#212121", "ce": "#1565c0", "kd": "#ef6c00", "interp": "#2e7d32"}
 LOSS_NAMES = {"total": "total (weighted sum)", "ce": "labels (CE)", "kd": "teacher's answers (KD)",
@@ -73,21 +73,8 @@ class DistillWorkspace(QWidget):
         self.state = QLabel("")
         self.state.setObjectName("distill_state")
         self.state.setWordWrap(True)
-        buttons = QHBoxLayout()
-        for button in (self.start_button, self.resume_button, self.cancel_button):
-            buttons.addWidget(button)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.form)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(320)
-        side = QWidget()  # the buttons and the progress stay in view below the settings
-        column = QVBoxLayout(side)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(scroll, 1)
-        column.addLayout(buttons)
-        column.addWidget(self.progress)
-        column.addWidget(self.state)
+        side = settings_column(self.form, [self.start_button, self.resume_button, self.cancel_button],
+                               self.progress, self.state)
 
         self.loss_plot = _plot("loss (lower is better)")
         self.quality_plot = _plot("higher is better")

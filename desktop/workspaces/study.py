@@ -10,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+from PySide6.QtWidgets import (QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
                                QWidget)
 
 from .. import study_adapters as sa
 from ..study_analysis import StudyAnalysisView
 from ..study_designer import StudyDesigner
+from ..widgets import settings_column
 
 
 def _seconds(s: float) -> str:
@@ -45,21 +46,7 @@ class StudyWorkspace(QWidget):
         self.state = QLabel("")
         self.state.setObjectName("study_state")
         self.state.setWordWrap(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.prepare_button)
-        buttons.addWidget(self.cancel_button)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.designer)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(320)
-        side = QWidget()  # the buttons and the progress stay in view below the design
-        column = QVBoxLayout(side)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(scroll, 1)
-        column.addLayout(buttons)
-        column.addWidget(self.progress)
-        column.addWidget(self.state)
+        side = settings_column(self.designer, [self.prepare_button, self.cancel_button], self.progress, self.state)
         self.analysis = StudyAnalysisView()
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.setObjectName("study_splitter")
