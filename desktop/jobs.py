@@ -269,3 +269,8 @@ class JobRunner(QObject):
             lane.thread.quit()
             lane.thread.wait(5000)
         gc.enable()
+
+
+def seconds_text(seconds: float) -> str:
+    """A time left for the status lines: "40 s", "3 min"."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, Q
 
 from .. import adapters
 from .. import distill_adapters as da
+from ..jobs import seconds_text as _seconds
 from ..canvas import ImageCanvas
 from ..distill_form import DistillForm
 from ..widgets import settings_column, titled
@@ -39,10 +40,6 @@ def _plot(left: str) -> pg.PlotWidget:
     plot.setLabel("bottom", "epoch")
     plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
     return plot
-
-
-def _seconds(s: float) -> str:
-    return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
 
 
 class DistillWorkspace(QWidget):

@@ -14,13 +14,10 @@ from PySide6.QtWidgets import (QLabel, QProgressBar, QPushButton, QSplitter, QVB
                                QWidget)
 
 from .. import study_adapters as sa
+from ..jobs import seconds_text as _seconds
 from ..study_analysis import StudyAnalysisView
 from ..study_designer import StudyDesigner
 from ..widgets import settings_column
-
-
-def _seconds(s: float) -> str:
-    return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
 
 
 class StudyWorkspace(QWidget):
