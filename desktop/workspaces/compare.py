@@ -175,7 +175,7 @@ class CompareWorkspace(QWidget):
         spec = adapters.metric_specs()[adapters.HEADLINE_METRIC]
         out = spec.outputs[0]
         if value is None:
-            return f" — {out.label}: …"
+            return f" — {out.label}: not computed (press Compare)"
         return f" — {out.label} {spec.values(value)[out.name]:.3f} ({out.arrow} {out.direction} is better)"
 
     def run(self) -> None:
@@ -195,8 +195,8 @@ class CompareWorkspace(QWidget):
             progress.set_total(len(todo))
             out = []
             for name, key, head in todo:
-                res = cached[key] or explainer.explain(name, target=adapters.class_target(key.target), layer=key.layer,
-                                                       params=dict(key.params))
+                target = adapters.class_target(key.target, explainer.bundle)
+                res = cached[key] or explainer.explain(name, target=target, layer=key.layer, params=dict(key.params))
                 metric = adapters.score(explainer, res, [adapters.HEADLINE_METRIC], (None, None, None), None)
                 out.append((key, res, head, metric[adapters.HEADLINE_METRIC]))
                 progress.step(message=name)

@@ -27,9 +27,9 @@ from ..widgets import settings_column, titled
 LOSS_PENS = {"total": "#212121", "ce": "#1565c0", "kd": "#ef6c00", "interp": "#2e7d32"}
 LOSS_NAMES = {"total": "total (weighted sum)", "ce": "labels (CE)", "kd": "teacher's answers (KD)",
               "interp": "maps (interpretability)"}
-QUALITY = {"train_accuracy": ("accuracy while training", "#90caf9"),
-           "monitor_accuracy": ("accuracy on held-out images", "#1565c0"),
-           "monitor_cam_pearson": ("map agreement with the teacher (Pearson)", "#2e7d32")}
+QUALITY = {"train_accuracy": ("accuracy, training", "#90caf9"),
+           "monitor_accuracy": ("accuracy, held out", "#1565c0"),
+           "monitor_cam_pearson": ("maps vs teacher (r)", "#2e7d32")}
 
 
 def _plot(left: str) -> pg.PlotWidget:
@@ -38,7 +38,7 @@ def _plot(left: str) -> pg.PlotWidget:
     plot.setMinimumSize(220, 150)
     plot.setLabel("left", left)
     plot.setLabel("bottom", "epoch")
-    plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+    plot.addLegend(offset=(-5, 5), labelTextSize="8pt", brush=(255, 255, 255, 210))  # short names: fits 1280×720
     return plot
 
 
@@ -76,6 +76,10 @@ class DistillWorkspace(QWidget):
         self.loss_plot = _plot("loss (lower is better)")
         self.quality_plot = _plot("higher is better")
         self.quality_plot.setYRange(0, 1)
+        self.quality_plot.setToolTip("accuracy, training: share of the training images the student gets right; "
+                                     "accuracy, held out: the same on images it never trained on; maps vs teacher "
+                                     "(r): Pearson correlation of the student's and the teacher's class maps "
+                                     "(1 = the same map). Higher is better for all three.")
         self.curves = {k: self.loss_plot.plot(pen=pg.mkPen(c, width=2), symbol="o", symbolSize=5, symbolBrush=c,
                                               name=LOSS_NAMES[k]) for k, c in LOSS_PENS.items()}
         self.curves.update({k: self.quality_plot.plot(pen=pg.mkPen(c, width=2), symbol="o", symbolSize=5,
