@@ -4,6 +4,7 @@ give the values of the one-image metric (``core.metrics.faithfulness``), in fewe
 import numpy as np
 import pytest
 
+from core import batch_tuning
 from core.metrics import faithfulness as faith
 from core.workbench.faithfulness_batch import CurveRequest, curves_many
 from core.workbench.sources import read_source
@@ -39,7 +40,9 @@ def test_batched_curves_equal_one_image_curves(toy):
             np.testing.assert_allclose(got[mode].curve[1], one[mode].curve[1], atol=1e-5)
 
 
-def test_worker_batches_curves_across_images_with_the_same_values(toy):
+def test_worker_batches_curves_across_images_with_the_same_values(toy, monkeypatch):
+    # the fixed batch table on both paths: a batch-size search (core.batch_tuning) would add calls
+    monkeypatch.setenv(batch_tuning.ENV_SWITCH, "0")
     source = read_source(DEMO)
     units = [WorkUnit(item, ("saliency", "input_x_gradient")) for item in source.items[:4]]
     options = RunOptions(methods={"saliency": {}, "input_x_gradient": {}}, batch_size=4,
