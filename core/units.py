@@ -29,6 +29,11 @@ from .targets import ClassTarget
 RANKINGS = ("cam", "gradient")
 
 
+# how class_units ranked (its rows' "ranking"): CAM weights, or Grad-CAM gradient weights
+CAM_RANKING, GRADIENT_RANKING = "cam", "gradient"
+# a unit's input-space maps, in the order a view offers them (Zeiler & Fergus 2014; Springenberg
+# et al. 2015; Grad-CAM with the unit as target)
+UNIT_MAP_METHODS = ("guided_backprop", "deconvnet", "gradcam")
 def _grid(bundle, t: torch.Tensor, layer: str) -> torch.Tensor:
     return to_grid(t, layer, layout_of(bundle, layer, t))
 
@@ -67,15 +72,15 @@ def class_units(bundle, x: torch.Tensor, class_index: int, layer: str, top: int 
     if ranking in (None, "cam"):
         try:
             weights = linear_head(bundle.net, a, cap.logits, layer)[class_index]
-            ranking = "cam"
+            ranking = CAM_RANKING
         except LayerError:
-            if ranking == "cam":
+            if ranking == CAM_RANKING:
                 raise
     if weights is None:
         if layer in cap.unreached:
             raise LayerError(f"class {class_index} does not depend on layer {layer!r}")
         weights = _grid(bundle, cap.gradients[layer], layer)[0].float().mean((1, 2))
-        ranking = "gradient"
+        ranking = GRADIENT_RANKING
     means = a.mean((1, 2))
     contribution = weights * means
     order = torch.argsort(contribution, descending=True)[:top]

@@ -9,8 +9,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QLabel, QListWidget,
                                QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from . import adapters
+
 TARGETS = {"the predicted class": "predicted", "the true class (where known)": "label"}
-DEFAULT_METHODS = ("gradcam",)
+DEFAULT_METHODS = (adapters.DEFAULT_METHOD,)
 
 
 def _checklist(name: str) -> QListWidget:

@@ -23,7 +23,6 @@ TERMS = {
                "maps of the same class,\neach upsampled to a common size and divided by its L2 norm.\n"
                f"{INTERP_PAPER}"),
 }
-MAP_WORDS = {"gradcam_pp": "Grad-CAM++ (as in the paper)", "gradcam": "Grad-CAM", "cam": "CAM"}
 
 
 def _combo(name: str, tip: str) -> QComboBox:
@@ -105,7 +104,7 @@ class DistillForm(QWidget):
                                                            f"by T² so its gradients keep their size.\n{KD_PAPER}")
         self.map_method = _combo("distill_map_method", "")
         for name in da.map_methods():
-            self.map_method.addItem(MAP_WORDS.get(name, name), name)
+            self.map_method.addItem(_map_words(name), name)
         self.map_method.setToolTip("how both maps are made: Grad-CAM++ (Chattopadhay et al. 2018, eq. 19), "
                                    "Grad-CAM (Selvaraju et al. 2017) or CAM (Zhou et al. 2016)")
         weights.addRow("answers weight α", self.alpha)
@@ -209,3 +208,13 @@ class DistillForm(QWidget):
         self.batch.setValue(config.batch_size)
         self.seed.setValue(config.seed)
         self.eval_images.setValue(config.eval_images)
+
+
+def _map_words(method: str) -> str:
+    """A map method's label from the registry; the paper's own choice (the loss's default) says so."""
+    from core.distill.loss import LossConfig
+
+    from . import adapters
+
+    label = adapters.method_spec(method).label
+    return f"{label} (as in the paper)" if method == LossConfig().method else label

@@ -54,6 +54,16 @@ def _checklist(name: str) -> QListWidget:
 _checked, _set_checked = checked_names, set_checked_names
 
 
+def default_methods() -> tuple[str, ...]:
+    """Two conditions to start from: the app's default method and the first instant method of
+    another family (from the registry)."""
+    specs = adapters.methods()
+    first = specs[adapters.DEFAULT_METHOD]
+    other = next(n for n, s in specs.items() if s.family != first.family and adapters.is_instant(s)
+                 and adapters.makes_map(s))
+    return adapters.DEFAULT_METHOD, other
+
+
 class StudyDesigner(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -85,7 +95,7 @@ class StudyDesigner(QWidget):
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
                 item.setCheckState(Qt.Unchecked)
                 self.methods.addItem(item)
-        _set_checked(self.methods, ("gradcam", "saliency"))
+        _set_checked(self.methods, default_methods())
         self.models = _checklist("study_models")
         column = QVBoxLayout(conditions)
         column.addWidget(_note("Each ticked method is one condition. Tick two or more models and one method to "

@@ -7,9 +7,19 @@ from __future__ import annotations
 
 import numpy as np
 
-# a unit's input-space maps, in the order the view offers them (registry names)
-UNIT_METHODS = ("guided_backprop", "deconvnet", "gradcam")
-SYNTHESIS_METHOD = "activation_maximization"
+from . import adapters
+
+
+def unit_methods() -> tuple[str, ...]:
+    """A unit's input-space maps, in the order the view offers them (the engine's choice)."""
+    from core.units import UNIT_MAP_METHODS
+
+    return UNIT_MAP_METHODS
+
+
+def synthesis_method() -> str:
+    """The registry's synthesis method: its output is an image, not a map."""
+    return next(name for name, spec in adapters.methods().items() if spec.output == "image")
 TOP_IMAGES = 9  # per unit (Zeiler & Fergus 2014, Fig. 2 show the top 9)
 
 

@@ -14,13 +14,11 @@ from core import render
 
 from .units_grid import to_pixmap
 
-RANKING_TEXT = {
-    "cam": ("Ranked by <b>final-layer weight × mean activation</b> (CAM, Zhou et al. 2016 §5): each number is "
-            "the unit's share of the class score; higher raises the class more."),
-    "gradient": ("Ranked by <b>gradient weight × mean activation</b> (Grad-CAM channel weights, Selvaraju et al. "
+CAM_TEXT = ("Ranked by <b>final-layer weight × mean activation</b> (CAM, Zhou et al. 2016 §5): each number is "
+            "the unit's share of the class score; higher raises the class more.")
+GRADIENT_TEXT = ("Ranked by <b>gradient weight × mean activation</b> (Grad-CAM channel weights, Selvaraju et al. "
                  "2017): this layer does not feed a GAP + linear head, so the CAM weights do not exist here; "
-                 "higher raises the class more."),
-}
+                 "higher raises the class more.")
 ICON = 40
 FOLLOW = -1  # the class combo's first entry: the class explained in the Explain workspace
 
@@ -83,7 +81,7 @@ class ClassUnits(QWidget):
         if not self.units:
             self.ranking.setText(message)
             return
-        self.ranking.setText(RANKING_TEXT[self.units[0]["ranking"]] + (f" {message}" if message else ""))
+        self.ranking.setText(_ranking_text(self.units[0]["ranking"]) + (f" {message}" if message else ""))
         for rank, u in enumerate(self.units, 1):
             item = QListWidgetItem(f"{rank}. channel {u['channel']}: {u['contribution']:.3g} = weight "
                                    f"{u['weight']:.3g} × mean activation {u['mean_activation']:.3g}")
@@ -91,3 +89,10 @@ class ClassUnits(QWidget):
             item.setIcon(QIcon(to_pixmap(render.colorize(u["map"], signed=False), ICON)))
             item.setToolTip("Its activation map on this image; click to look at the unit.")
             self.list.addItem(item)
+
+
+def _ranking_text(ranking: str) -> str:
+    """What ``core.units.class_units`` ranked by, in words."""
+    from core.units import CAM_RANKING
+
+    return CAM_TEXT if ranking == CAM_RANKING else GRADIENT_TEXT

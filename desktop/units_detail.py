@@ -18,14 +18,6 @@ from .widgets import titled
 CANVAS_MIN = (150, 130)
 CROP = 48  # pixels of a top-image crop
 
-METHOD_TIPS = {
-    "guided_backprop": "Guided backpropagation (Springenberg et al. 2015): the input pixels that raise this unit, "
-                       "passing only positive gradients through ReLUs where the input was positive.",
-    "deconvnet": "Deconvnet (Zeiler & Fergus 2014, §2.1): this one unit projected back to the pixels, as in "
-                 "their Figure 2.",
-    "gradcam": "Grad-CAM (Selvaraju et al. 2017) with the unit as the target: the channels of the block before "
-               "this layer weighted by their mean gradient.",
-}
 
 
 class TopImages(QWidget):
@@ -94,7 +86,7 @@ class UnitDetail(QWidget):
         self.method.setObjectName("unit_method")
         for name, label in methods:
             self.method.addItem(label, name)
-            self.method.setItemData(self.method.count() - 1, METHOD_TIPS.get(name, label), Qt.ToolTipRole)
+            self.method.setItemData(self.method.count() - 1, _tip(name, label), Qt.ToolTipRole)
         self.method.setToolTip("How to trace this unit back to the pixels: the unit's mean activation is the "
                                "target instead of a class score.")
         self.unit_map = _canvas("unit_map")
@@ -242,3 +234,11 @@ def show_image(canvas, image) -> None:
         canvas.image = None
     else:
         canvas.set_image(image)
+
+
+def _tip(name: str, label: str) -> str:
+    """A unit map's tooltip from the method registry: what it shows and its paper."""
+    from . import adapters
+
+    spec = adapters.method_spec(name)
+    return f"{label} ({spec.citation}), with the unit as the target: {getattr(spec, 'description', spec.summary)}"

@@ -41,8 +41,8 @@ class UnitsWorkspace(QWidget):
         p = self.panel
         self.layers, self.order, self.scale, self.state, self.grid = p.layers, p.order, p.scale, p.state, p.grid
         self.classes = ClassUnits()
-        self.detail = UnitDetail([(m, adapters.method_spec(m).label) for m in ua.UNIT_METHODS])
-        steps = adapters.method_spec(ua.SYNTHESIS_METHOD).param("steps")
+        self.detail = UnitDetail([(m, adapters.method_spec(m).label) for m in ua.unit_methods()])
+        steps = adapters.method_spec(ua.synthesis_method()).param("steps")
         self.detail.steps.setRange(int(steps.min), int(steps.max))
         self.detail.steps.setValue(int(steps.default))
 
@@ -286,7 +286,7 @@ class UnitsWorkspace(QWidget):
                 bundle, layer = s.bundle, self.layer
                 self._request("synthesis", key, "saved synthesis look-up",
                               lambda progress: {"image": ua.cached_synthesis(bundle, layer, c, steps)})
-            spec = adapters.method_spec(ua.SYNTHESIS_METHOD)
+            spec = adapters.method_spec(ua.synthesis_method())
             estimate = adapters.estimate_text(spec, spec.resolve(ua.synthesis_params(steps)),
                                               s.bundle.preprocess.crop, s.seconds_per_pass())
             d.synthesis_note.setText("making it (background: see the status bar)…" if running else
