@@ -206,6 +206,11 @@ class JobRunner(QObject):
         job = self.running(lane)
         return job.kind if job else None
 
+    def seconds_left(self, job_id: int, lane: str = "background") -> float | None:
+        """The estimated time left of job ``job_id`` while it runs in ``lane``, else None."""
+        job = self.running(lane)
+        return job.seconds_left() if job is not None and job.id == job_id else None
+
     def running(self, lane: str | None = None) -> Job | None:
         """The running job of ``lane`` (the interactive one first when ``lane`` is None)."""
         for name, target in self._lanes.items():

@@ -217,8 +217,7 @@ class DistillWorkspace(QWidget):
             return
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        job = self.jobs.running("background")
-        left = job.seconds_left() if job is not None and job.id == job_id else None
+        left = self.jobs.seconds_left(job_id)
         self.state.setText(f"step {done} / {total}" + (f", about {_seconds(left)} left" if left is not None else "")
                            + (f" — {message}" if message else ""))
 
