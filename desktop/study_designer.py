@@ -51,9 +51,6 @@ def _checklist(name: str) -> QListWidget:
     return box
 
 
-_checked, _set_checked = checked_names, set_checked_names
-
-
 def default_methods() -> tuple[str, ...]:
     """Two conditions to start from: the app's default method and the first instant method of
     another family (from the registry)."""
@@ -95,7 +92,7 @@ class StudyDesigner(QWidget):
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
                 item.setCheckState(Qt.Unchecked)
                 self.methods.addItem(item)
-        _set_checked(self.methods, default_methods())
+        set_checked_names(self.methods, default_methods())
         self.models = _checklist("study_models")
         column = QVBoxLayout(conditions)
         column.addWidget(_note("Each ticked method is one condition. Tick two or more models and one method to "
@@ -169,7 +166,7 @@ class StudyDesigner(QWidget):
 
     def set_models(self, session_spec: str | None, session_name: str | None) -> None:
         """The session's model (ticked) and the demo models."""
-        ticked = set(_checked(self.models)) or {session_spec or "demo"}
+        ticked = set(checked_names(self.models)) or {session_spec or "demo"}
         self.models.clear()
         entries = ([(session_spec, f"the loaded model ({session_name})")] if session_spec else [])
         entries += [(m, m) for m in DEMO_MODELS if m != session_spec]
@@ -182,9 +179,9 @@ class StudyDesigner(QWidget):
 
     def select(self, methods=None, models=None) -> None:
         if methods is not None:
-            _set_checked(self.methods, methods)
+            set_checked_names(self.methods, methods)
         if models is not None:
-            _set_checked(self.models, models)
+            set_checked_names(self.models, models)
 
     def output(self) -> str:
         return self.out.text().strip()
@@ -193,6 +190,6 @@ class StudyDesigner(QWidget):
         """Keyword arguments of ``core.study.StudyDesign``."""
         source = self.images.currentData()
         images = [self.folder] if source == FOLDER else [source]
-        return {"protocol": self.protocol.currentData(), "models": _checked(self.models),
-                "methods": _checked(self.methods), "images": [i for i in images if i], "trials": self.trials.value(),
+        return {"protocol": self.protocol.currentData(), "models": checked_names(self.models),
+                "methods": checked_names(self.methods), "images": [i for i in images if i], "trials": self.trials.value(),
                 "seed": self.seed.value(), "attention": self.attention.value(), "practice": self.practice.value()}
