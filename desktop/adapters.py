@@ -83,12 +83,6 @@ def devices() -> list[str]:
     return out
 
 
-def model_names() -> list[str]:
-    from core.models import DEMO_MODELS, zoo_names
-
-    return list(DEMO_MODELS) + list(zoo_names())
-
-
 def load_model_and_image(spec, weights, trust, inputs, device, image: Path | None, progress):
     """core.models.load_model + the layer table + the default layer; then the image prepared for
     the new model (its error as a sentence, so a bad image does not fail the model load)."""

@@ -156,11 +156,12 @@ class MainWindow(QMainWindow):
         s.selection_changed.connect(lambda: m.mark(s.layer or ""))
         self.device.currentTextChanged.connect(self._device_changed)
         self.explain.shown.connect(self.explanation_shown)
+        self.explain.shown.connect(lambda *_: self.models.list_zoo_in_background())  # after the first heatmap
         self.jobs.cancelled.connect(self._cancelled)
 
     # ----- session → chrome -----
     def _name_loaded_model(self, _message: str = "") -> None:
-        self.models.populate()
+        self.models.populate(wait=False)
         model = self.session.model
         if model is not None:
             self.models.show_loaded(model.name, model.bundle.source, model.random_weights)

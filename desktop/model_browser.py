@@ -3,10 +3,23 @@ searchable layer tree."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import threading
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+
+class _ModelList(QComboBox):
+    """The model combo box; completes the list (``before_popup``) before it opens."""
+
+    def __init__(self, before_popup):
+        super().__init__()
+        self._before_popup = before_popup
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt's name)
+        self._before_popup()
+        super().showPopup()
 
 
 class ModelBrowser(QWidget):
@@ -19,11 +32,14 @@ class ModelBrowser(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.model = QComboBox()
+        self.model = _ModelList(self.populate)
         self.model.setObjectName("model")
         self.model.setEditable(False)
         self.model.addItem("loading the model list…")
         self.demo_models: set[str] = set()
+        self.base_models: list[str] = []
+        self.zoo_listed = False
+        self._lister: threading.Thread | None = None
         self.weights = QComboBox()
         self.weights.setObjectName("weights")
         self.weights.addItems(["DEFAULT", "none"])
@@ -70,16 +86,42 @@ class ModelBrowser(QWidget):
         self.tree.itemClicked.connect(lambda item, _: self.layer_selected.emit(item.data(0, Qt.UserRole)))
         self.items: dict[str, QTreeWidgetItem] = {}
 
-    def populate(self) -> None:
-        """Fill the model list (bundled demo models, then the torchvision zoo). Deferred until the
-        window is up: listing the zoo imports torchvision (~2.5 s)."""
-        if self.demo_models:
+    def populate(self, wait: bool = True) -> None:
+        """Fill the model list: the bundled demo models, then the torchvision zoo. The zoo's names
+        come from the last run's list when torchvision is unchanged; otherwise listing them imports
+        torchvision (~2 s), which ``wait=False`` leaves to ``list_zoo_in_background``."""
+        if self.zoo_listed:
             return
-        from core.models import DEMO_MODELS, zoo_names
+        from core.models import DEMO_MODELS, cached_zoo_names, zoo_names
 
         self.demo_models = set(DEMO_MODELS)
-        self.base_models = list(DEMO_MODELS) + list(zoo_names())
+        zoo = cached_zoo_names()
+        if zoo is None and not wait:
+            if not self.base_models:
+                self.base_models = list(DEMO_MODELS)
+                self._show_models(self.base_models)
+            return
+        self.base_models = list(DEMO_MODELS) + list(zoo if zoo is not None else zoo_names())
+        self.zoo_listed = True
         self._show_models(self.base_models)
+
+    def list_zoo_in_background(self) -> None:
+        """List the zoo on a thread (its import would freeze the window), then fill the list."""
+        if self.zoo_listed or self._lister is not None:
+            return
+        from core.models import zoo_names
+
+        self._lister = threading.Thread(target=zoo_names, name="zoo-list", daemon=True)
+        self._lister.start()
+        poll = QTimer(self)
+        poll.setInterval(200)
+
+        def check() -> None:
+            if not self._lister.is_alive():
+                poll.stop()
+                self.populate()
+        poll.timeout.connect(check)
+        poll.start()
 
     def _show_models(self, names: list[str]) -> None:
         current = self.model.currentText()
@@ -141,9 +183,9 @@ class ModelBrowser(QWidget):
 
     def show_loaded(self, name: str, source: str, random_weights: bool) -> None:
         """Name the model that is loaded (also after a failed load of another one)."""
-        self.populate()
+        self.populate(wait=False)
         index = self.model.findText(name)
-        if index < 0 and name.startswith("timm:"):  # loaded from a search that has since changed
+        if index < 0 and (name.startswith("timm:") or not self.zoo_listed):  # a search's, or the zoo is not listed yet
             self.model.addItem(name)
             index = self.model.findText(name)
         if index >= 0:

@@ -15,10 +15,11 @@ from .demo import DEMO_MODELS, load_demo
 from .errors import ModelLoadError
 from .preprocess import Preprocess
 from .timm_models import build_timm, is_timm_spec
-from .zoo import build_zoo, zoo_names
+from .zoo import build_zoo, cached_zoo_names, zoo_names
 
 __all__ = ["ModelBundle", "ModelLoadError", "ModelOutputError", "Preprocess", "load_model", "InputSpec",
-           "read_card", "spec_from_options", "zoo_names", "to_logits", "read_labels", "DEMO_MODELS", "load_demo"]
+           "read_card", "spec_from_options", "zoo_names", "cached_zoo_names", "to_logits", "read_labels",
+           "DEMO_MODELS", "load_demo"]
 
 
 def load_model(spec: str, weights: str | None = "DEFAULT", *, trust: bool = False,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -24,10 +26,42 @@ def _tv():
     return torchvision
 
 
+def _zoo_list_file() -> Path:
+    from ..paths import cache_dir
+
+    return cache_dir() / "zoo_names.json"
+
+
+def _torchvision_version() -> str | None:
+    try:
+        return metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cached_zoo_names() -> tuple[str, ...] | None:
+    """The zoo's names as listed by an earlier run with the same torchvision version, read
+    without importing torchvision (the desktop shows them at start-up); None when unknown."""
+    version = _torchvision_version()
+    try:
+        saved = json.loads(_zoo_list_file().read_text())
+        if version is not None and saved["torchvision"] == version:
+            return tuple(str(n) for n in saved["names"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 @lru_cache(maxsize=1)
 def zoo_names() -> tuple[str, ...]:
-    """Every torchvision classification model (``torchvision.models.list_models``)."""
-    return tuple(_tv().models.list_models(module=_tv().models))
+    """Every torchvision classification model (``torchvision.models.list_models``), also saved
+    for ``cached_zoo_names``."""
+    names = tuple(_tv().models.list_models(module=_tv().models))
+    try:
+        _zoo_list_file().write_text(json.dumps({"torchvision": _torchvision_version(), "names": list(names)}))
+    except OSError:
+        pass  # a read-only cache only costs the next start-up the import
+    return names
 
 
 def _default_weights(name: str):
