@@ -166,3 +166,21 @@ def test_model_card_and_cli_for_a_multi_label_model(tmp_path, capsys):
     assert result["target"]["kind"] == "sigmoid"
     assert [p["probability"] for p in result["prediction"]] == pytest.approx(
         sorted(torch.sigmoid(bundle(explainer.x))[0].tolist(), reverse=True), rel=1e-5)
+
+
+def test_metrics_and_score_cam_read_sigmoid_probabilities_of_a_multi_label_head():
+    """The class probability a metric or Score-CAM reads is σ(z_c) for a multi-label head, not a
+    softmax across classes (known answer on the linear tagger: the unperturbed image's point)."""
+    from core.metrics.common import class_probabilities
+    from core.metrics.faithfulness import deletion_and_insertion
+
+    x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    tagger, single = bundle_of(MultiLabel(), multi_label=True), bundle_of(MultiLabel())
+    z = tagger.net(x)[0].detach()
+    for c in range(4):
+        got = class_probabilities(tagger, lambda a, b: x.repeat(b - a, 1, 1, 1), 2, c)
+        assert got == pytest.approx([float(torch.sigmoid(z[c]))] * 2, rel=1e-6)
+        soft = class_probabilities(single, lambda a, b: x.repeat(b - a, 1, 1, 1), 1, c)
+        assert soft[0] == pytest.approx(float(torch.softmax(z, 0)[c]), rel=1e-6)
+    curves = deletion_and_insertion(tagger, x, torch.rand(8, 8).numpy(), ("deletion",), target=1)
+    assert curves["deletion"].curve[1][0] == pytest.approx(float(torch.sigmoid(z[1])), rel=1e-5)

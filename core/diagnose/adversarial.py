@@ -75,7 +75,7 @@ def attack(bundle, x: torch.Tensor, epsilon: float, method: str = "pgd", norm: s
     x = x.detach().to(bundle.device)
     pixels = pre.input_to_pixels(x).clamp(0, 1)
     with torch.inference_mode():
-        probs = torch.softmax(bundle(x).float(), 1)[0]
+        probs = bundle.probabilities(bundle(x))[0]
     before = (int(probs.argmax()), float(probs.max()))
     label = before[0] if label is None else int(label)
     goal = torch.tensor([target if target is not None else label], device=x.device)
@@ -102,7 +102,7 @@ def attack(bundle, x: torch.Tensor, epsilon: float, method: str = "pgd", norm: s
     adv_pixels = (pixels + delta).clamp(0, 1).detach()
     adv = pre.pixels_to_input(adv_pixels)
     with torch.inference_mode():
-        adv_probs = torch.softmax(bundle(adv).float(), 1)[0]
+        adv_probs = bundle.probabilities(bundle(adv))[0]
     after = (int(adv_probs.argmax()), float(adv_probs.max()))
     success = after[0] == target if target is not None else after[0] != label
     achieved = float(delta.abs().max() if norm == "linf" else delta.flatten().norm())
@@ -205,7 +205,7 @@ def epsilon_sweep(bundle, x: torch.Tensor, epsilons, map_fn="gradcam", progress:
     for eps in epsilons:
         res = attack(bundle, x, eps, **attack_args)
         with torch.inference_mode():
-            p = float(torch.softmax(bundle(res.x).float(), 1)[0, res.before[0]])
+            p = float(bundle.probabilities(bundle(res.x))[0, res.before[0]])
         rows.append({"epsilon": float(eps), "confidence": p, "predicted": res.after[0], "success": res.success,
                      "method": name, **explanation_shift(base, to_map(map_fn(bundle, res.x)))})
         progress.step()

@@ -85,7 +85,7 @@ def scan(bundle, items: list[tuple[Path, int]], batch_size: int = 0, progress: P
     def work(start, stop):
         xs = torch.cat([bundle.prepare(load_image(path))[1] for path, _ in items[start:stop]])
         with torch.inference_mode():
-            probs = torch.softmax(bundle.fast_logits(xs).float(), 1)
+            probs = bundle.probabilities(bundle.fast_logits(xs))
         conf, pred = probs.max(1)
         preds[start:stop], confs[start:stop] = pred.cpu().numpy(), conf.cpu().numpy()
 

@@ -260,8 +260,9 @@ def guided_gradcam(ctx: MethodContext, interpolation: str, relu_scope: str, redu
           description="Which regions matter, found without gradients by showing the network the image seen "
                       "through each of the layer's feature maps and scoring the class.",
           params=(_RELU,
-                  Param("variant", "choice", "paper", "'paper': softmax probability of the class for each masked "
-                        "input; 'pytorch-grad-cam': softmax over channels of the logits, align_corners upsampling",
+                  Param("variant", "choice", "paper", "'paper': probability of the class (softmax; sigmoid for "
+                        "multi-label heads) for each masked input; 'pytorch-grad-cam': softmax over channels of the "
+                        "logits, align_corners upsampling",
                         choices=("paper", "pytorch-grad-cam"), label="Variant", advanced=True),
                   Param("batch_size", "int", 0, "masked inputs per forward (0: chosen for the device)", min=0,
                         max=4096, label="Images per batch (0: automatic)", advanced=True)))
@@ -281,7 +282,7 @@ def scorecam(ctx: MethodContext, relu: bool, variant: str, batch_size: int) -> M
     def forward(batch):
         score, logits = target_scores(ctx.bundle, batch, ctx.target)
         if index is not None and variant == "paper":
-            return torch.softmax(logits.float(), 1)[:, index]
+            return ctx.bundle.probabilities(logits)[:, index]
         return score
 
     def work(start, stop):

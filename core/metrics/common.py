@@ -34,15 +34,16 @@ def class_probabilities(bundle, make_batch: Callable[[int, int], torch.Tensor], 
                         sample_shape: tuple | None = None) -> np.ndarray:
     """Score of class ``index`` for ``n`` inputs built batch by batch by ``make_batch(start, stop)``.
 
-    ``kind``: softmax ``probability`` or raw ``logit``. Runs under inference mode, in batches
-    that halve on out-of-memory; ``sample_shape`` (one input's shape) lets the batch size be
-    the one measured for this model (``core.batch_tuning``) when ``batch_size`` is 0.
+    ``kind``: class ``probability`` (softmax; sigmoid for a multi-label head) or raw ``logit``.
+    Runs under inference mode, in batches that halve on out-of-memory; ``sample_shape`` (one
+    input's shape) lets the batch size be the one measured for this model
+    (``core.batch_tuning``) when ``batch_size`` is 0.
     """
     scores = np.empty(n, np.float64)
 
     def score(batch):
         logits = bundle.fast_logits(batch).float()
-        return torch.softmax(logits, 1)[:, index] if kind == "probability" else logits[:, index]
+        return bundle.probabilities(logits)[:, index] if kind == "probability" else logits[:, index]
 
     def work(start, stop):
         with torch.inference_mode():

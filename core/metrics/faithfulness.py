@@ -68,9 +68,10 @@ def deletion_insertion(bundle, x: torch.Tensor, attr_map, mode: str = "deletion"
     Every ``step`` pixels (default: the image side, 224 for 224²) by rank; deletion fills with
     zeros in normalised space (the RISE code; ``black`` and ``blur`` optional), insertion starts
     from a blurred copy (11×11, σ 5; ``insertion_start="fill"``: from the deletion fill, as
-    torchcam). Score: softmax probability of the class predicted on the original image (or
-    ``target``). AUC: trapezoid over the fraction of pixels, 0..1. Pixels of equal relevance
-    are removed in a random order drawn from ``seed`` (``None``: raster order, top-left first).
+    torchcam). Score: the probability (softmax; sigmoid for multi-label heads) of the class
+    predicted on the original image (or ``target``). AUC: trapezoid over the fraction of
+    pixels, 0..1. Pixels of equal relevance are removed in a random order drawn from ``seed``
+    (``None``: raster order, top-left first).
     """
     return deletion_and_insertion(bundle, x, attr_map, (mode,), target, step, fill, insertion_start,
                                   batch_size, progress, seed)[mode]
@@ -195,11 +196,11 @@ def average_drop(bundle, xs: torch.Tensor, maps, targets=None, space: str = "pix
     with Y the class probability on the image and O on the image masked by its map."""
     xs = xs.to(bundle.device)
     with torch.inference_mode():
-        probs = torch.softmax(bundle(xs).float(), 1)
+        probs = bundle.probabilities(bundle(xs))
     targets = probs.argmax(1).tolist() if targets is None else list(targets)
     masked = torch.cat([explanation_mask(bundle, xs[i:i + 1], maps[i], space) for i in range(len(xs))])
     with torch.inference_mode():
-        masked_probs = torch.softmax(bundle(masked).float(), 1)
+        masked_probs = bundle.probabilities(bundle(masked))
     y = probs[torch.arange(len(xs)), targets].cpu().numpy()
     o = masked_probs[torch.arange(len(xs)), targets].cpu().numpy()
     drop = 100 * float(np.mean(np.maximum(0, y - o) / np.maximum(y, 1e-12)))

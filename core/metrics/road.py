@@ -109,7 +109,7 @@ def road(bundle, x: torch.Tensor, attr_map, order: str = "morf", percentages=PER
     def work(lo, hi):
         with torch.inference_mode():
             out = bundle.fast_logits(filled[lo:hi]).float()
-        probs[lo:hi] = torch.softmax(out, 1)[:, target].cpu().numpy()
+        probs[lo:hi] = bundle.probabilities(out)[:, target].cpu().numpy()
         kept[lo:hi] = (out.argmax(1) == target).int().tolist()
 
     run_batches(len(counts), batch_size or default_batch_size(bundle.device, backward=False), work, progress)

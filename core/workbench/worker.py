@@ -196,7 +196,7 @@ class Worker:
         if layers:
             for i, cap in enumerate(captures):
                 cache.put(i, layers, cap)
-        probs = torch.softmax(logits.float(), 1).cpu()
+        probs = self.bundle.probabilities(logits).cpu()
         top = torch.topk(probs, min(5, probs.shape[1]), dim=1)
         share = (time.perf_counter() - t0) / max(1, len(part))
         records = []
