@@ -138,6 +138,10 @@ class DiagnoseWorkspace(QWidget):
             top = probe.top[0]
             self.controls.readout.setText(f"{probe.target_probability:.1%} with the patch "
                                           f"(top: {top[1]} {top[2]:.0%})")
+            self.controls.readout.setToolTip(
+                "Computed from the unoccluded pass, recomputing only the region the patch can change "
+                "(Krypton: Nakandala et al. 2019); equal to a full forward pass" if probe.path == "incremental"
+                else "One full forward pass of the occluded image")
         self._render_attack(s.result("attack", method=self.method()))
         self._render_sweep(s.result("sweep", method=self.method()))
 
