@@ -87,76 +87,14 @@ def self_test_methods() -> list[str]:
     return list(chosen.values())
 
 
-def self_test(out_dir: str | Path | None = None) -> int:
+def self_test(out_dir: str | Path | None = None, **limits) -> int:
     """Open the window offscreen, load the demo model, compute the default method and the
     cheapest method of each other family through the job runner, write an overlay PNG of each;
-    0 when all worked."""
-    import os
-    import tempfile
+    0 when all worked. Every step has a time limit and a hung one ends the process with one line
+    naming it and every thread's stack (``limits``: see ``desktop.selftest.run``)."""
+    from .selftest import run
 
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="saliency-studio-selftest-"))
-    app = QApplication.instance() or QApplication([])
-    app.setApplicationName("Saliency Studio")
-    window = build_window(app, settings=QSettings(str(out_dir / "selftest-settings.ini"), QSettings.IniFormat))
-    import numpy as np
-
-    from core.render import overlay, save_png
-
-    failures: list[str] = []
-    waiting = {"method": None, "got": [], "loop": None}
-
-    def shown(result):
-        if waiting["loop"] is not None and waiting["method"] in (None, result.method):
-            waiting["got"].append(result)
-            waiting["loop"].quit()
-
-    def failed(_id, kind, message, _trace):
-        failures.append(f"{kind}: {message}")
-        if waiting["loop"] is not None:
-            waiting["loop"].quit()
-
-    window.explanation_shown.connect(shown)  # connected once: no disconnects while jobs run
-    window.jobs.failed.connect(failed)
-
-    def wait_for(action, method: str | None = None, seconds: float = 300):
-        """Run ``action`` and wait for the explanation of ``method`` (any, if None)."""
-        loop = QEventLoop()
-        waiting.update(method=method, got=[], loop=loop)
-        QTimer.singleShot(int(seconds * 1000), loop.quit)
-        action()
-        cached = window.session.result()
-        if method is not None and cached is not None and cached.method == method:
-            waiting["got"].append(cached)  # already computed (e.g. the default method at start)
-        if not waiting["got"]:
-            loop.exec()
-        waiting["loop"] = None
-        if not waiting["got"]:
-            raise RuntimeError(failures[-1] if failures else "timed out")
-        return waiting["got"][-1]
-
-    try:
-        wait_for(lambda: start(window))
-        results = {}
-        for method in self_test_methods():
-            def run(m=method):
-                window.session.set_method(m)
-                window.session.explain()
-            results[method] = wait_for(run, method)
-        for method, result in results.items():
-            if result.map.shape != result.image.shape[:2] or not np.isfinite(result.map).all():
-                raise RuntimeError(f"{method}: unexpected result")
-            save_png(out_dir / f"selftest_{method}.png", overlay(result.image, result.map))
-        print(f"self-test passed ({', '.join(results)}): overlays written to {out_dir}")
-        return 0
-    except Exception as exc:  # report, never hang or crash silently
-        print(f"self-test FAILED: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        window.close()
+    return run(out_dir, **limits)
 
 
 if __name__ == "__main__":

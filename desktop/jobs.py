@@ -10,7 +10,11 @@ Two lanes, each with its own thread and queue:
 
 While any job runs, Python's cyclic garbage collector is paused: a collection triggered on one
 thread while the other runs model code has crashed and deadlocked PySide6 6.12 here (it may
-delete Qt wrappers off the GUI thread). It resumes, on the GUI thread, when the lanes are idle.
+delete Qt wrappers off the GUI thread). It is paused before a job is queued, and resumes, on the
+GUI thread, only once every lane (of every runner) is idle *and* its worker has left its loop: a
+worker still emitting its last result, or picking up a job queued a moment before, must not be
+the thread that runs the collection. A lane's worker is woken once per burst of jobs (``draining``),
+so no stray wake-up makes it run Python while the collector is on.
 
 Cancel goes through ``core.jobs.Progress``. Progress (with an estimate of the time left), result
 and error come back as signals on the GUI thread, and to the ``on_done`` / ``on_error`` /
@@ -26,17 +30,20 @@ import logging
 import threading
 import time
 import traceback
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from core.jobs import Cancelled, Progress
 from core.messages import first_line
 
 LANES = ("interactive", "background")
+RECHECK_MS = 5  # how soon to look again for a worker that is leaving its loop
 log = logging.getLogger("saliency_studio.jobs")
+_ALL_LANES: "weakref.WeakSet[_Lane]" = weakref.WeakSet()  # every runner's: the collector is global
 
 
 @dataclass
@@ -77,10 +84,17 @@ class _Worker(QObject):
 
     @Slot()
     def drain(self) -> None:
+        try:
+            self._drain()
+        except BaseException:
+            self.lane.stop_draining()  # a failure here must not leave the lane deaf to new jobs
+            raise
+
+    def _drain(self) -> None:
         while True:
             job = self.lane.next()
             if job is None:
-                return
+                return  # next() marked the lane as no longer draining: no more Python runs here
             job.started = time.perf_counter()
             job.progress._callback = lambda d, t, m, j=job: self.progressed.emit(j.id, j.kind, d, t, m)
             outcome: tuple = ()
@@ -110,16 +124,24 @@ class _Lane:
         self.lock = threading.Lock()
         self.queue: deque[Job] = deque()
         self.running: Job | None = None
+        self.draining = False  # from the wake-up that a queued job needs until the worker finds no job
         self.thread = QThread()
         self.thread.setObjectName(f"saliency-studio-{name}")
         self.worker = _Worker(self)
         self.worker.moveToThread(self.thread)
         self.thread.start()
+        _ALL_LANES.add(self)
 
     def next(self) -> Job | None:
         with self.lock:
             self.running = self.queue.popleft() if self.queue else None
+            if self.running is None:
+                self.draining = False
             return self.running
+
+    def stop_draining(self) -> None:
+        with self.lock:
+            self.running, self.draining = None, False
 
     def done(self) -> None:
         with self.lock:
@@ -129,6 +151,12 @@ class _Lane:
     def busy(self) -> bool:
         with self.lock:
             return self.running is not None or bool(self.queue)
+
+    @property
+    def settled(self) -> bool:
+        """No job, and the worker has left its loop (it runs no Python for this lane)."""
+        with self.lock:
+            return not self.draining and self.running is None and not self.queue
 
 
 class JobRunner(QObject):
@@ -160,6 +188,7 @@ class JobRunner(QObject):
         "all" also cancels a running one, False queues behind them."""
         job = Job(kind, fn, lane, next(self._ids), on_done=on_done, on_error=on_error, on_cancel=on_cancel)
         target = self._lanes[lane]
+        gc.disable()  # before the job is queued: a draining worker may pick it up at once
         with target.lock:
             if supersede:
                 for old in [j for j in target.queue if j.kind == kind]:
@@ -170,10 +199,11 @@ class JobRunner(QObject):
                     target.running.progress.cancel()
             target.queue.append(job)
             self._jobs[job.id] = job
-        gc.disable()
+            wake, target.draining = not target.draining, True
         self.busy_changed.emit(True)
         self.lane_changed.emit(lane)
-        target.worker.wake.emit()
+        if wake:  # a draining worker finds the job itself
+            target.worker.wake.emit()
         return job.id
 
     def cancel(self, kind: str | None = None, lane: str | None = None) -> None:
@@ -192,7 +222,7 @@ class JobRunner(QObject):
                     job.on_cancel()
             self.lane_changed.emit(name)
         if not self.busy:  # only pending jobs were dropped: no job end will say so
-            gc.enable()
+            self._resume_collector()
             self.busy_changed.emit(False)
 
     @property
@@ -265,15 +295,28 @@ class JobRunner(QObject):
         if job is not None:
             self.lane_changed.emit(job.lane)
         if not self.busy:
-            gc.enable()
+            self._resume_collector()
             self.busy_changed.emit(False)
+
+    def _resume_collector(self) -> None:
+        """Turn the collector back on once every lane of every runner is settled; while a worker
+        is still leaving its loop (after its last result), look again in ``RECHECK_MS``."""
+        lanes = list(_ALL_LANES)
+        if any(lane.busy for lane in lanes):
+            return  # the end of that lane's last job calls this again
+        if not all(lane.settled for lane in lanes):
+            QTimer.singleShot(RECHECK_MS, self._resume_collector)
+            return
+        gc.enable()
 
     def shutdown(self) -> None:
         self.cancel()
         for lane in self._lanes.values():
             lane.thread.quit()
             lane.thread.wait(5000)
-        gc.enable()
+        if all(lane.thread.isFinished() for lane in self._lanes.values()):
+            _ALL_LANES.difference_update(self._lanes.values())
+        self._resume_collector()
 
 
 def seconds_text(seconds: float) -> str:
