@@ -156,7 +156,6 @@ class MainWindow(QMainWindow):
         s.selection_changed.connect(lambda: m.mark(s.layer or ""))
         self.device.currentTextChanged.connect(self._device_changed)
         self.explain.shown.connect(self.explanation_shown)
-        self.explain.shown.connect(lambda *_: self.models.list_zoo_in_background())  # after the first heatmap
         self.jobs.cancelled.connect(self._cancelled)
 
     # ----- session → chrome -----

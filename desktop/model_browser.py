@@ -3,11 +3,9 @@ searchable layer tree."""
 
 from __future__ import annotations
 
-import threading
-
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
-                               QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+                               QMessageBox, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 
 class _ModelList(QComboBox):
@@ -39,7 +37,6 @@ class ModelBrowser(QWidget):
         self.demo_models: set[str] = set()
         self.base_models: list[str] = []
         self.zoo_listed = False
-        self._lister: threading.Thread | None = None
         self.weights = QComboBox()
         self.weights.setObjectName("weights")
         self.weights.addItems(["DEFAULT", "none"])
@@ -89,7 +86,9 @@ class ModelBrowser(QWidget):
     def populate(self, wait: bool = True) -> None:
         """Fill the model list: the bundled demo models, then the torchvision zoo. The zoo's names
         come from the last run's list when torchvision is unchanged; otherwise listing them imports
-        torchvision (~2 s), which ``wait=False`` leaves to ``list_zoo_in_background``."""
+        torchvision (~2 s, once per installation), which ``wait=False`` leaves until the list is
+        opened, searched or used (the start-up calls it so; a thread would let Python's collector
+        run off the GUI thread, see desktop.jobs)."""
         if self.zoo_listed:
             return
         from core.models import DEMO_MODELS, cached_zoo_names, zoo_names
@@ -101,27 +100,15 @@ class ModelBrowser(QWidget):
                 self.base_models = list(DEMO_MODELS)
                 self._show_models(self.base_models)
             return
-        self.base_models = list(DEMO_MODELS) + list(zoo if zoo is not None else zoo_names())
+        if zoo is None:
+            QApplication.setOverrideCursor(Qt.WaitCursor)
+            try:
+                zoo = zoo_names()
+            finally:
+                QApplication.restoreOverrideCursor()
+        self.base_models = list(DEMO_MODELS) + list(zoo)
         self.zoo_listed = True
         self._show_models(self.base_models)
-
-    def list_zoo_in_background(self) -> None:
-        """List the zoo on a thread (its import would freeze the window), then fill the list."""
-        if self.zoo_listed or self._lister is not None:
-            return
-        from core.models import zoo_names
-
-        self._lister = threading.Thread(target=zoo_names, name="zoo-list", daemon=True)
-        self._lister.start()
-        poll = QTimer(self)
-        poll.setInterval(200)
-
-        def check() -> None:
-            if not self._lister.is_alive():
-                poll.stop()
-                self.populate()
-        poll.timeout.connect(check)
-        poll.start()
 
     def _show_models(self, names: list[str]) -> None:
         current = self.model.currentText()

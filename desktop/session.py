@@ -348,6 +348,7 @@ class Session(QObject):
                 self.notify("error", f"{spec.label} failed: {message}")
             self.explain_cancelled.emit(key)
 
+        self.running.clear()  # the new job supersedes every other explanation; dropped ones get no callback
         self.running[key] = self.jobs.submit("explain", job, "all", on_done=done, on_error=stopped,
                                              on_cancel=stopped)
         self.say(f"running {spec.label}…")

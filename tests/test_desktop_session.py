@@ -196,3 +196,16 @@ def test_results_are_keyed_by_the_exact_selection(qtbot, window):
         assert s.key() != key and s.get(key) is not None  # cached, but not shown for the new layer
         assert window.explain.canvas.attr_map is None  # (the new layer's map is being computed)
     np.testing.assert_array_equal(window.explain.canvas.attr_map, s.result().map)
+
+
+def test_a_superseded_explanation_is_not_left_running(qtbot, window):
+    """Asking for A, then B before A starts: A's queued job is dropped without a callback; asking
+    for A again must compute it, not show it as still running."""
+    s = window.session
+    first = s.explain("saliency")
+    second = s.explain("input_x_gradient")
+    assert list(s.running) == [second] and first not in s.running
+    qtbot.waitUntil(lambda: not s.running, timeout=WAIT)
+    with qtbot.waitSignal(s.results_changed, timeout=WAIT):
+        again = s.explain("saliency")
+    qtbot.waitUntil(lambda: s.get(again) is not None, timeout=WAIT)

@@ -1,5 +1,5 @@
 """The model list at start-up: the zoo's names come from a saved list (torchvision unchanged) or are
-listed in the background after the first heatmap, so opening the app never waits for torchvision."""
+listed when the list is first opened, searched or used, so opening the app never waits for torchvision."""
 
 import json
 
@@ -53,18 +53,17 @@ def test_loaded_model_is_named_without_listing_the_zoo(browser):
     assert browser.model.currentText() == "alexnet"
 
 
-def test_zoo_is_listed_in_the_background_then_shown(browser, qtbot):
-    browser.show_loaded("demo", "bundled", False)
-    browser.list_zoo_in_background()
-    qtbot.waitUntil(lambda: browser.zoo_listed, timeout=5000)
-    assert browser.calls == [1, 1]  # the thread's listing, then the fill (from the in-process cache in the app)
-    assert names(browser)[-2:] == ["resnet18", "vgg11"] and browser.model.currentText() == "demo"
-    browser.list_zoo_in_background()  # once is enough
-    assert browser.calls == [1, 1]
-
-
 def test_opening_the_list_completes_it(browser):
     browser.show_loaded("demo", "bundled", False)
     browser.model.showPopup()
-    assert browser.zoo_listed and "vgg11" in names(browser)
+    assert browser.zoo_listed and "vgg11" in names(browser) and browser.model.currentText() == "demo"
     browser.model.hidePopup()
+    browser.model.showPopup()  # listed once
+    assert browser.calls == [1]
+    browser.model.hidePopup()
+
+
+def test_searching_lists_the_zoo(browser):
+    browser.show_loaded("demo", "bundled", False)
+    browser.search_models("vgg")
+    assert browser.calls == [1] and "vgg11" in names(browser)
