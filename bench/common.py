@@ -79,3 +79,85 @@ def write_table(name: str, title: str, header: list[str], rows: list[list], note
     path.write_text(text)
     print(text)
     return path
+
+
+def count_forwards(bundle) -> dict:
+    """Count the inputs (rows) every forward of ``bundle``'s network sees from now on, the
+    BatchNorm-folded twin (``fast_logits``) included: returns a dict whose ``rows`` grows."""
+    counts = {"rows": 0}
+
+    def pre_hook(_module, args):
+        if args and isinstance(args[0], torch.Tensor):
+            counts["rows"] += int(args[0].shape[0])
+
+    bundle.net.register_forward_pre_hook(pre_hook)
+    fast = bundle.fast_logits
+
+    def counted(x):
+        before = counts["rows"]
+        out = fast(x)
+        if counts["rows"] == before:  # the fused twin ran (``net`` itself counts through its hook)
+            counts["rows"] += int(x.shape[0])
+        return out
+
+    bundle.fast_logits = counted
+    return counts
+
+
+def rss_mb() -> float:
+    """Current resident memory in MiB (Linux /proc), else the peak so far."""
+    import resource
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakRss:
+    """Peak resident memory in MiB while a block runs, above the memory when it started:
+    ``with PeakRss() as peak: work()``, then ``peak.above_start``.
+
+    A thread samples every 10 ms; the kernel's high-water mark (``ru_maxrss``) replaces the
+    samples when the block set a new one, so short peaks between samples are not missed.
+    Run it in a fresh process: memory an earlier call freed but the allocator kept hides a
+    later call's growth.
+    """
+
+    def __init__(self, interval_s: float = 0.01):
+        self.interval_s = interval_s
+
+    def _high_water(self) -> float:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def _sample(self) -> None:
+        while self._running:
+            self.peak = max(self.peak, rss_mb())
+            time.sleep(self.interval_s)
+
+    def __enter__(self) -> "PeakRss":
+        import threading
+
+        self.start = self.peak = rss_mb()
+        self._high_before = self._high_water()
+        self._running = True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._running = False
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+        high = self._high_water()
+        if high > self._high_before:
+            self.peak = max(self.peak, high)
+
+    @property
+    def above_start(self) -> float:
+        return self.peak - self.start
