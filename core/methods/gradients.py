@@ -8,6 +8,7 @@ by a channel reduction chosen per method (a parameter).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ import torch
 from ..batching import channels_last_call, run_batches, tune_key
 from ..capture import target_scores
 from ..images import gaussian_blur
+from .folded import gradient_forward
 from .registry import MethodContext, MethodOutput, Param, register
 from .relu_override import SCOPES, other_activations, relu_rule
 
@@ -56,33 +58,81 @@ def _scope_param(relevant_when=()) -> Param:
                  advanced=True, relevant_when=relevant_when)
 
 
-def batch_gradients(bundle, xs: torch.Tensor, target, *, rule: str | None = None, scope: str = "all",
-                    batch_size: int = 0, progress=None, scores: torch.Tensor | None = None) -> torch.Tensor:
-    """∂score/∂input for every input in ``xs`` (N×C×H×W), in batches.
+def gradient_tune_key(bundle, sample_shape, folded: bool):
+    """The batch-size tuning key of gradient passes; the folded twin is timed apart from the net."""
+    key = tune_key(bundle, sample_shape, backward=True)
+    return dataclasses.replace(key, model=key.model + "+folded") if folded else key
+
+
+def gradient_batches(bundle, n: int, batch_of, consume, target, *, sample_shape, rule: str | None = None,
+                     scope: str = "all", batch_size: int = 0, progress=None) -> None:
+    """∂score/∂input for ``n`` inputs made batch by batch: ``batch_of(start, stop)`` returns the
+    inputs ``start:stop``, and ``consume(start, stop, grads, scores)`` receives their gradients
+    and target scores, so no N×C×H×W gradient tensor need exist.
 
     ``rule``: ``None`` (true gradient), ``"guided"`` or ``"deconvnet"`` (see relu_override).
     Inputs are independent in eval mode, so the gradient of the summed scores is each
-    input's own gradient. ``scores`` (length N), if given, receives the target scores.
+    input's own gradient. True gradients of a class score run on the BatchNorm-folded twin
+    (``core.methods.folded``): the same gradient up to float rounding, with less work.
     """
-    grads = torch.empty_like(xs)
+    forward = gradient_forward(bundle, target, rule)
     override = relu_rule(bundle.net, rule, scope) if rule else contextlib.nullcontext()
 
     def grad_of(chunk):
         chunk = chunk.detach().requires_grad_(True)
         with torch.enable_grad():
-            s, _ = target_scores(bundle, chunk, target)
+            if forward is None:
+                s, _ = target_scores(bundle, chunk, target)
+            else:
+                s = target.score(forward(chunk), {})
             (g,) = torch.autograd.grad(s.sum(), chunk)
         return g, s.detach()
 
     def work(start, stop):
-        g, s = channels_last_call(bundle, grad_of, xs[start:stop])
+        g, s = channels_last_call(bundle, grad_of, batch_of(start, stop))
+        consume(start, stop, g, s)
+
+    with override:
+        run_batches(n, batch_size, work, progress, tune=gradient_tune_key(bundle, sample_shape, forward is not None))
+
+
+def batch_gradients(bundle, xs: torch.Tensor, target, *, rule: str | None = None, scope: str = "all",
+                    batch_size: int = 0, progress=None, scores: torch.Tensor | None = None) -> torch.Tensor:
+    """∂score/∂input for every input in ``xs`` (N×C×H×W), in batches (see ``gradient_batches``).
+    ``scores`` (length N), if given, receives the target scores."""
+    grads = torch.empty_like(xs)
+
+    def keep(start, stop, g, s):
         grads[start:stop] = g
         if scores is not None:
             scores[start:stop] = s
 
-    with override:
-        run_batches(len(xs), batch_size, work, progress, tune=tune_key(bundle, xs.shape[1:], backward=True))
+    gradient_batches(bundle, len(xs), lambda a, b: xs[a:b], keep, target, rule=rule, scope=scope,
+                     batch_size=batch_size, progress=progress, sample_shape=xs.shape[1:])
     return grads
+
+
+def gradient_sum(bundle, n: int, batch_of, target, *, sample_shape, weights: torch.Tensor | None = None,
+                 transform=None, rule: str | None = None, scope: str = "all", batch_size: int = 0, progress=None,
+                 scores: torch.Tensor | None = None) -> torch.Tensor:
+    """Σᵢ wᵢ·f(gᵢ, xᵢ) over ``n`` inputs made by ``batch_of(start, stop)``, accumulated batch by
+    batch: memory holds one batch of gradients, never all ``n``. ``f`` is ``transform`` (default:
+    the gradient itself), ``w`` is ``weights`` (default: all 1). Same gradients as
+    ``batch_gradients``."""
+    total = None
+
+    def add(start, stop, g, s):
+        nonlocal total
+        if transform is not None:
+            g = transform(g, batch_of(start, stop))
+        part = g.sum(0) if weights is None else torch.tensordot(weights[start:stop].to(g.dtype), g, dims=1)
+        total = part if total is None else total.add_(part)
+        if scores is not None:
+            scores[start:stop] = s
+
+    gradient_batches(bundle, n, batch_of, add, target, rule=rule, scope=scope, batch_size=batch_size,
+                     progress=progress, sample_shape=sample_shape)
+    return total.contiguous()
 
 
 def _gradient_output(attr: torch.Tensor, reduce: str, info: dict | None = None) -> MethodOutput:
@@ -176,13 +226,18 @@ def smoothgrad(ctx: MethodContext, base: str, samples: int, noise: float, square
     noisy = x + sigma * torch.randn((samples,) + tuple(x.shape[1:]), generator=gen).to(x.device, x.dtype)
     ctx.progress.set_total(samples)
     rule = {"guided_backprop": "guided", "deconvnet": "deconvnet"}.get(base)
-    grads = batch_gradients(ctx.bundle, noisy, ctx.target, rule=rule, scope=relu_scope,
-                            batch_size=batch_size, progress=ctx.progress)
-    if base == "input_x_gradient":
-        grads = grads * noisy
-    elif base == "saliency" and abs:
-        grads = grads.abs()
-    attr = (grads.square() if squared else grads).mean(0)
+
+    def per_sample(g, inputs):
+        if base == "input_x_gradient":
+            g = g * inputs
+        elif base == "saliency" and abs:
+            g = g.abs()
+        return g.square() if squared else g
+
+    total = gradient_sum(ctx.bundle, samples, lambda a, b: noisy[a:b], ctx.target, transform=per_sample,
+                         rule=rule, scope=relu_scope, batch_size=batch_size, progress=ctx.progress,
+                         sample_shape=x.shape[1:])
+    attr = total / samples
     return _gradient_output(attr, reduce, {"sigma": sigma})
 
 
@@ -256,13 +311,14 @@ def integrated_gradients(ctx: MethodContext, baseline: str, steps: int, quadratu
     ref = make_baseline(ctx.bundle, x, baseline, blur_sigma)
     alphas, weights = quadrature_rule(steps, quadrature)
     a = torch.as_tensor(alphas, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-    w = torch.as_tensor(weights, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-    path = ref + a * (x - ref)
+    w = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
+    diff = x - ref
     ctx.progress.set_total(steps)
     scores = torch.empty(steps, device=x.device)
-    grads = batch_gradients(ctx.bundle, path, ctx.target, batch_size=batch_size, progress=ctx.progress,
-                            scores=scores)
-    attr = (x - ref)[0] * (grads * w).sum(0)
+    # Σ wᵢ ∂F/∂x at x′ + αᵢ(x − x′), summed batch by batch: path and gradients are never stored whole
+    total = gradient_sum(ctx.bundle, steps, lambda i, j: ref + a[i:j] * diff, ctx.target, weights=w,
+                         batch_size=batch_size, progress=ctx.progress, scores=scores, sample_shape=x.shape[1:])
+    attr = diff[0] * total
     # Completeness needs F(x) and F(x′): reuse them when the rule evaluates the endpoints.
     ends = {a: float(scores[i]) for i, a in ((0, alphas[0]), (-1, alphas[-1])) if a in (0.0, 1.0)}
     missing = [a for a in (1.0, 0.0) if a not in ends]
