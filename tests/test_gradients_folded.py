@@ -149,3 +149,21 @@ def test_gradient_sum_weights_and_scores(demo):
     assert close(total, (plain_gradients(demo, xs) * w.view(-1, 1, 1, 1)).sum(0))
     with torch.inference_mode():
         assert np.allclose(scores.numpy(), demo.net(xs)[:, TARGET].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_a_twin_first_built_for_inference_serves_a_gradient_pass():
+    """fast_logits builds the twin under inference mode; a later gradient pass through the same
+    cached twin must still work (inference tensors cannot be saved for backward)."""
+    from core.methods.folded import gradient_forward
+    from core.models import load_model
+    from core.targets import ClassTarget
+
+    bundle = load_model("demo")
+    x = torch.rand(2, 3, 32, 32)
+    with torch.inference_mode():
+        bundle.fast_logits(x)
+    forward = gradient_forward(bundle, ClassTarget(0), None)
+    assert forward is not None
+    xg = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(forward(xg)[:, 0].sum(), xg)
+    assert g.shape == x.shape and torch.isfinite(g).all() and g.abs().sum() > 0

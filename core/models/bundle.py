@@ -123,12 +123,15 @@ def _restoring(net: nn.Module):
 
 
 def _fuse(net: nn.Module) -> nn.Module:
-    """A Conv+BatchNorm-folded copy of ``net`` (eval mode), or ``net`` itself if FX cannot trace it."""
+    """A Conv+BatchNorm-folded copy of ``net`` (eval mode), or ``net`` itself if FX cannot trace it.
+    Its tensors are ordinary ones even when built under inference mode (as ``fast_logits`` does),
+    so gradient passes may use it too (``core.methods.folded``)."""
     if isinstance(net, torch.jit.ScriptModule):
         return net
     try:
         from torch.fx.experimental.optimization import fuse
 
-        return fuse(net, inplace=False).eval()
+        with torch.inference_mode(False), torch.no_grad():
+            return fuse(net, inplace=False).eval()
     except Exception:  # untraceable control flow, custom ops: keep the original model
         return net
