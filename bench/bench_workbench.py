@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -37,7 +35,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from common import count_forwards, write_table  # noqa: E402
+from common import PeakRss, count_forwards, write_table  # noqa: E402
 
 from core.datasets.shapes import CLASSES, generate  # noqa: E402
 
@@ -140,30 +138,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rss_mb() -> float:
-    """Current resident memory (Linux /proc), else the peak so far."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class _PeakRss(threading.Thread):
-    """Samples the resident memory every 10 ms while the measured work runs."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak, self.running = _rss_mb(), True
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, _rss_mb())
-            time.sleep(0.01)
-
-
 def child(job: dict) -> dict:
     from core.models import load_model
 
@@ -178,24 +152,20 @@ def child(job: dict) -> dict:
     counts = count_forwards(bundle)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    before = _rss_mb()
-    sampler = _PeakRss()
-    sampler.start()
-    t0, c0 = time.perf_counter(), time.process_time()
-    if job["kind"] == "ours":
-        with tempfile.TemporaryDirectory() as tmp:
-            ours(bundle, root, curves, Path(tmp) / "run.db")
-    elif job["kind"] == "own_loop":
-        own_loop(bundle, root, curves)
-    else:
-        peer_loop(bundle, root, curves)
-    _sync(device)
-    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-    sampler.running = False
-    sampler.join()
+    with PeakRss() as sampler:
+        t0, c0 = time.perf_counter(), time.process_time()
+        if job["kind"] == "ours":
+            with tempfile.TemporaryDirectory() as tmp:
+                ours(bundle, root, curves, Path(tmp) / "run.db")
+        elif job["kind"] == "own_loop":
+            own_loop(bundle, root, curves)
+        else:
+            peer_loop(bundle, root, curves)
+        _sync(device)
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     gpu_peak = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "images": len(_files(root)), "peak_mb": sampler.peak,
-            "before_mb": before, "gpu_peak_mb": gpu_peak, "forwards": counts["rows"]}
+            "before_mb": sampler.start, "gpu_peak_mb": gpu_peak, "forwards": counts["rows"]}
 
 
 def measure(kind: str, root: Path, curves: bool, device: str, forwards: int = 0) -> dict | None:
