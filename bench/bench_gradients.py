@@ -58,13 +58,13 @@ def ig_captum(bundle, x, ibs):
 
 def child(spec: dict) -> dict:
     """One IG call in this fresh process: peak resident MiB above the loaded model's."""
-    from core.methods.folded import folded_twin
+    from core.methods.folded import gradient_forward
 
     bundle, x = setup()
     twin_mb = 0.0
     if spec["side"] == "ours" and spec["twin_prebuilt"]:
         with PeakRss() as twin:
-            folded_twin(bundle)  # the folded copy bundle.fast_logits shares: part of the loaded model
+            gradient_forward(bundle, ClassTarget(TARGET), None)  # the folded copy fast_logits shares, made lean
         twin_mb = twin.above_start
     fn = ig_ours(bundle, x) if spec["side"] == "ours" else ig_captum(bundle, x, spec["ibs"])
     with PeakRss() as peak:
@@ -82,10 +82,10 @@ def measure_peak(**spec) -> dict:
 def our_batch(bundle, x) -> str:
     from core.batch_tuning import DEFAULT_CACHE
     from core.batching import default_batch_size
-    from core.methods.folded import folded_twin
+    from core.methods.folded import gradient_forward
     from core.methods.gradients import gradient_tune_key
 
-    key = gradient_tune_key(bundle, x.shape[1:], folded=folded_twin(bundle) is not None)
+    key = gradient_tune_key(bundle, x.shape[1:], twin=gradient_forward(bundle, ClassTarget(TARGET), None) is not None)
     size = DEFAULT_CACHE.get(key)
     return f"tuned batch {size}" if size else f"table batch {default_batch_size(bundle.device, backward=True)}"
 
@@ -115,7 +115,7 @@ def main() -> None:
     t_ours, t_peer = paired_times(mine, theirs, repeats=5)
     r, diff = agreement(mine(), theirs())
     batch = our_batch(bundle, x)
-    rows.append([f"integrated_gradients {IG_STEPS} steps: time (ours {batch}, folded BatchNorm; "
+    rows.append([f"integrated_gradients {IG_STEPS} steps: time (ours {batch}, lean folded twin; "
                  f"captum internal_batch_size={best}, its fastest)", f"{t_ours * 1e3:.0f} ms",
                  f"{t_peer * 1e3:.0f} ms", f"{t_ours / t_peer:.2f}", f"{r:.6f}", f"{diff:.2e}"])
 

@@ -208,7 +208,7 @@ def test_fast_logits_fused_twin():
     x = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
         fast = bundle.fast_logits(x)
-        assert bundle._fused is not bundle.net
+        assert bundle.folded_net() is not bundle.net
         assert torch.allclose(fast, bundle(x), atol=1e-4)
     with torch.no_grad():
         bundle.net.fc.bias.add_(1.0)  # an in-place change must rebuild the twin
@@ -231,4 +231,4 @@ def test_fast_logits_untraceable_model_falls_back():
     bundle = ModelBundle(Branchy())
     with torch.inference_mode():
         x = torch.rand(1, 3, 4, 4)
-        assert torch.equal(bundle.fast_logits(x), bundle(x)) and bundle._fused is bundle.net
+        assert torch.equal(bundle.fast_logits(x), bundle(x)) and bundle.folded_net() is bundle.net

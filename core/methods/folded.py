@@ -1,19 +1,17 @@
-"""True input gradients through the BatchNorm-folded twin of a network.
+"""True input gradients through a lean twin of the network: BatchNorm folded, little kept.
 
 An eval-mode BatchNorm is an affine map per channel, so folding it into the preceding
-convolution (``bundle.fast_logits``'s twin, torch.fx) changes neither the function nor its
+convolution (``ModelBundle.folded_net``, torch.fx) changes neither the function nor its
 input gradient, only float rounding: ``∂F/∂x`` is the same with less work (no BatchNorm
-forward or backward, about a third fewer tensors kept for backward on resnet18). The twin's
-parameters are frozen, since only ``∂/∂x`` is wanted (Ioffe & Szegedy 2015, §3, for the
-affine inference form; Jacob et al. 2018, §3.2, for the folding).
+forward or backward). The twin's parameters are frozen, since only ``∂/∂x`` is wanted (Ioffe &
+Szegedy 2015, §3, for the affine inference form; Jacob et al. 2018, §3.2, for the folding). On
+top of it, ``core.methods.lean_backward`` keeps for backward only what ``∂/∂x`` needs (ReLU sign
+masks, max-pool argmaxes): the same gradients bit for bit, about a twentieth of the tensors kept
+on resnet18.
 
 It is refused — the caller then uses ``bundle.net`` — wherever the user's own modules must
 run: backward rules that patch ReLUs (guided backprop, deconvnet), targets that read a layer
 through hooks, models whose forward changes their buffers, and models FX cannot trace.
-
-The twin is the very object ``bundle.fast_logits`` builds and caches (same attributes, same
-signature), so a bundle holds one folded copy for both uses. It belongs in
-``core/models/bundle.py`` as a public ``ModelBundle.folded_net()`` that ``fast_logits`` calls.
 """
 
 from __future__ import annotations
@@ -22,43 +20,34 @@ import torch
 from torch import nn
 
 from ..models.adapters import to_logits
-from ..models.bundle import _fuse
-
-
-def _signature(bundle) -> tuple:
-    # the same key bundle.fast_logits checks: rebuilt when the device, the net or a parameter changes
-    return bundle.device, id(bundle.net), tuple(p._version for p in bundle.net.parameters())
+from .lean_backward import lean_twin
 
 
 def folded_twin(bundle) -> nn.Module | None:
-    """The BatchNorm-folded copy of ``bundle.net`` with frozen parameters, or ``None`` when the
-    model has to run as itself (its forward changes buffers, it is TorchScript, FX cannot trace
-    it, or it has no BatchNorm to fold)."""
-    if getattr(bundle, "mutates_buffers", False) or not hasattr(bundle, "fast_logits"):
+    """The bundle's BatchNorm-folded copy of ``net`` (``ModelBundle.folded_net``, shared with
+    ``fast_logits``), or ``None`` when the model has to run as itself (its forward changes
+    buffers, it is TorchScript, FX cannot trace it, or it has no BatchNorm to fold)."""
+    if getattr(bundle, "mutates_buffers", False) or not hasattr(bundle, "folded_net"):
         return None
     if isinstance(bundle.net, torch.jit.ScriptModule):
         return None
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in bundle.net.modules()):
         return None  # nothing to fold: the twin would only cost memory
-    signature = _signature(bundle)
-    if getattr(bundle, "_fused_signature", None) != signature:
-        bundle._fused = _fuse(bundle.net)
-        bundle._fused_signature = signature
-    twin = bundle._fused
-    if twin is bundle.net:  # FX could not trace it
-        return None
-    for p in twin.parameters():
-        p.requires_grad_(False)  # never touches bundle.net: the twin holds its own tensors
-    return twin
+    twin = bundle.folded_net()
+    return None if twin is bundle.net else twin  # bundle.net: FX could not trace it
 
 
 def gradient_forward(bundle, target, rule: str | None):
-    """A function ``x ↦ N×K logits`` for a gradient pass: the folded twin for true gradients of
-    a class-score target, else ``None`` (run ``bundle.net`` with its hooks)."""
-    if rule is not None or target.layers:
+    """A function ``x ↦ N×K logits`` for a gradient pass: the lean (and, where there is BatchNorm,
+    folded) twin for true gradients of a class-score target, else ``None`` (run ``bundle.net``
+    with its hooks)."""
+    if rule is not None or target.layers or getattr(bundle, "mutates_buffers", False):
         return None
-    twin = folded_twin(bundle)
+    if isinstance(bundle.net, torch.jit.ScriptModule) or not hasattr(bundle, "folded_net"):
+        return None
+    base = folded_twin(bundle)
+    twin = lean_twin(base if base is not None else bundle.net)
+    twin = twin if twin is not None else base
     if twin is None:
         return None
     return lambda x: to_logits(twin(x))
-

@@ -58,10 +58,10 @@ def _scope_param(relevant_when=()) -> Param:
                  advanced=True, relevant_when=relevant_when)
 
 
-def gradient_tune_key(bundle, sample_shape, folded: bool):
-    """The batch-size tuning key of gradient passes; the folded twin is timed apart from the net."""
+def gradient_tune_key(bundle, sample_shape, twin: bool):
+    """The batch-size tuning key of gradient passes; the lean twin is timed apart from the net."""
     key = tune_key(bundle, sample_shape, backward=True)
-    return dataclasses.replace(key, model=key.model + "+folded") if folded else key
+    return dataclasses.replace(key, model=key.model + "+lean") if twin else key
 
 
 def gradient_batches(bundle, n: int, batch_of, consume, target, *, sample_shape, rule: str | None = None,
@@ -72,8 +72,8 @@ def gradient_batches(bundle, n: int, batch_of, consume, target, *, sample_shape,
 
     ``rule``: ``None`` (true gradient), ``"guided"`` or ``"deconvnet"`` (see relu_override).
     Inputs are independent in eval mode, so the gradient of the summed scores is each
-    input's own gradient. True gradients of a class score run on the BatchNorm-folded twin
-    (``core.methods.folded``): the same gradient up to float rounding, with less work.
+    input's own gradient. True gradients of a class score run on the lean, BatchNorm-folded twin
+    (``core.methods.folded``): the same gradient up to float rounding, with less work and memory.
     """
     forward = gradient_forward(bundle, target, rule)
     override = relu_rule(bundle.net, rule, scope) if rule else contextlib.nullcontext()
@@ -93,7 +93,7 @@ def gradient_batches(bundle, n: int, batch_of, consume, target, *, sample_shape,
         consume(start, stop, g, s)
 
     with override:
-        run_batches(n, batch_size, work, progress, tune=gradient_tune_key(bundle, sample_shape, forward is not None))
+        run_batches(n, batch_size, work, progress, tune=gradient_tune_key(bundle, sample_shape, twin=forward is not None))
 
 
 def batch_gradients(bundle, xs: torch.Tensor, target, *, rule: str | None = None, scope: str = "all",

@@ -50,17 +50,23 @@ class ModelBundle:
         return _restoring(self.net)
 
     def fast_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for gradient-free batched work (occlusion, RISE, Score-CAM, metrics), from a
-        twin of ``net`` with each BatchNorm folded into its convolution (torch.fx): about 11%
-        faster on CPU, equal up to float rounding. Falls back to ``net`` when the model cannot
-        be traced, and is rebuilt when a parameter changes in place."""
+        """Logits for gradient-free batched work (occlusion, RISE, Score-CAM, metrics), from the
+        BatchNorm-folded twin (``folded_net``): about 11% faster on CPU, equal up to float
+        rounding. With gradients enabled, or for a model that changes its buffers, ``net`` runs."""
         if torch.is_grad_enabled() or self.mutates_buffers:
             return self(x)
+        return to_logits(self.folded_net()(x))
+
+    def folded_net(self) -> nn.Module:
+        """A twin of ``net`` with each eval-mode BatchNorm folded into its convolution (torch.fx;
+        Jacob et al. 2018, §3.2), built once and rebuilt when the device, the net or a parameter
+        changes; ``net`` itself when FX cannot trace it. The twin's tensors are ordinary ones even
+        when built under inference mode, so gradient passes may use it too."""
         signature = (self.device, id(self.net), tuple(p._version for p in self.net.parameters()))
         if getattr(self, "_fused_signature", None) != signature:
             self._fused = _fuse(self.net)
             self._fused_signature = signature
-        return to_logits(self._fused(x))
+        return self._fused
 
     @property
     def scripted(self) -> bool:
@@ -123,15 +129,18 @@ def _restoring(net: nn.Module):
 
 
 def _fuse(net: nn.Module) -> nn.Module:
-    """A Conv+BatchNorm-folded copy of ``net`` (eval mode), or ``net`` itself if FX cannot trace it.
-    Its tensors are ordinary ones even when built under inference mode (as ``fast_logits`` does),
-    so gradient passes may use it too (``core.methods.folded``)."""
+    """A Conv+BatchNorm-folded copy of ``net`` (eval mode) with frozen parameters (only ``∂/∂x`` is
+    ever asked of it), or ``net`` itself if FX cannot trace it; built with ordinary tensors even
+    under inference mode."""
     if isinstance(net, torch.jit.ScriptModule):
         return net
     try:
         from torch.fx.experimental.optimization import fuse
 
         with torch.inference_mode(False), torch.no_grad():
-            return fuse(net, inplace=False).eval()
+            twin = fuse(net, inplace=False).eval()
     except Exception:  # untraceable control flow, custom ops: keep the original model
         return net
+    for p in twin.parameters():
+        p.requires_grad_(False)  # the twin holds its own tensors: net's are untouched
+    return twin
