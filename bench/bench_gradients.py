@@ -10,6 +10,7 @@ table's): the setting a user gets. Peak memory is measured per side in a fresh p
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from core.targets import ClassTarget  # noqa: E402
 
 MODEL, TARGET, IG_STEPS = "resnet18", 3, 50
 CAPTUM_IBS = (1, 5, 10, 25, 50)
+PEAK_REPEATS = 3
 
 
 def setup():
@@ -72,11 +74,15 @@ def child(spec: dict) -> dict:
     return {"peak_mb": peak.above_start, "twin_mb": twin_mb}
 
 
-def measure_peak(**spec) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {spec} failed: {proc.stderr.strip()[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def measure_peak(repeats: int = PEAK_REPEATS, **spec) -> dict:
+    """Median over ``repeats`` fresh processes (a first call's one-time allocations vary by ±20%)."""
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"child {spec} failed: {proc.stderr.strip()[-2000:]}")
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 def our_batch(bundle, x) -> str:
@@ -134,8 +140,8 @@ def main() -> None:
                 rows,
                 "Times: medians of runs alternating ours and Captum (15, or 5 for IG) after one warm-up; "
                 "random-init weights (seed 0); one image. Memory: peak resident memory above the loaded "
-                "model during one call, each in a fresh process (sampled every 10 ms, and the kernel's "
-                "high-water mark); ours with the BatchNorm-folded twin already built, as after any "
+                f"model during one call, each the median of {PEAK_REPEATS} fresh processes (sampled every 10 ms, and the "
+                "kernel's high-water mark); ours with the BatchNorm-folded twin already built, as after any "
                 f"occlusion/RISE/metric run (building it took {warm['twin_mb']:.0f} MB once), and "
                 "without it. Captum integrated gradients by internal_batch_size (one timed call after a warm-up; peak "
                 f"memory): {swept}.")

@@ -6,8 +6,8 @@ input gradient, only float rounding: ``∂F/∂x`` is the same with less work (n
 forward or backward). The twin's parameters are frozen, since only ``∂/∂x`` is wanted (Ioffe &
 Szegedy 2015, §3, for the affine inference form; Jacob et al. 2018, §3.2, for the folding). On
 top of it, ``core.methods.lean_backward`` keeps for backward only what ``∂/∂x`` needs (ReLU sign
-masks, max-pool argmaxes): the same gradients bit for bit, about a twentieth of the tensors kept
-on resnet18.
+masks, max-pool argmaxes): the same gradients bit for bit, with 0.22× the bytes kept for backward
+on resnet18 (0.12× the unfolded net's).
 
 It is refused — the caller then uses ``bundle.net`` — wherever the user's own modules must
 run: backward rules that patch ReLUs (guided backprop, deconvnet), targets that read a layer
