@@ -56,6 +56,19 @@ class Branchy(nn.Module):
         return h.mean((2, 3)) if h.sum() > 0 else -h.mean((2, 3))  # data-dependent: FX cannot trace it
 
 
+class Remembers(nn.Module):
+    """Stores its last feature map on itself, as some users' models do."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.last = None
+
+    def forward(self, x):
+        self.last = torch.relu(self.conv(x))
+        return self.last.mean((2, 3))
+
+
 def input_grad(net, x, target=3, channels_last=False):
     x = x.clone()
     if channels_last:
@@ -148,3 +161,19 @@ def test_a_model_without_batchnorm_gets_a_lean_twin_of_its_own_net():
     assert forward is not None
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
     assert torch.equal(G.batch_gradients(bundle, x, ClassTarget(1), batch_size=2), input_grad(bundle.net, x, 1))
+
+
+def test_tracing_the_users_own_net_leaves_no_proxy_behind():
+    net = Remembers().eval()
+    lean = lean_twin(net)
+    assert lean is not None and net.last is None, "the trace's proxy must not stay on the user's module"
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(input_grad(lean, x, target=1), input_grad(net, x, target=1))
+
+
+def test_a_second_derivative_is_refused_not_wrong():
+    lean = lean_twin(Styles().eval())
+    x = torch.randn(1, 3, 12, 12, requires_grad=True)
+    (g,) = torch.autograd.grad(lean(x)[:, 0].sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(g.sum(), x)

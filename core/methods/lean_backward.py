@@ -24,6 +24,7 @@ import weakref
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torch.autograd.function import once_differentiable
 
 _LEAN: "weakref.WeakKeyDictionary[nn.Module, nn.Module | None]" = weakref.WeakKeyDictionary()
 
@@ -45,6 +46,7 @@ class _ConvInputGrad(torch.autograd.Function):
         return conv._conv_forward(x, conv.weight, conv.bias)
 
     @staticmethod
+    @once_differentiable  # nothing is kept for a second derivative: asking for one is an error
     def backward(ctx, grad):
         c = ctx.conv
         stand_in = _placeholder_like(grad, ctx.shape, grad)
@@ -69,6 +71,7 @@ class _SignMaskReLU(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # nothing is kept for a second derivative: asking for one is an error
     def backward(ctx, grad):
         (passes,) = ctx.saved_tensors
         gate = passes.to(grad.dtype)  # 0/1 as the output's sign: threshold_backward's own rule
@@ -93,6 +96,7 @@ class _ArgmaxPool(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # nothing is kept for a second derivative: asking for one is an error
     def backward(ctx, grad):
         (index,) = ctx.saved_tensors
         index, p = index.long(), ctx.pool
@@ -179,7 +183,7 @@ def lean_twin(net: nn.Module) -> nn.Module | None:
     twin = None
     if not isinstance(net, torch.jit.ScriptModule):
         try:
-            traced = net if isinstance(net, fx.GraphModule) else fx.symbolic_trace(net)
+            traced = net if isinstance(net, fx.GraphModule) else _trace_leaving_no_trace(net)
             twin = fx.GraphModule(traced, _copy_graph(traced.graph))  # shares the modules, not the graph
             if _swap(twin) == 0:
                 twin = None
@@ -196,3 +200,17 @@ def _copy_graph(graph: fx.Graph) -> fx.Graph:
     output = copy.graph_copy(graph, {})
     copy.output(output)
     return copy
+
+
+def _trace_leaving_no_trace(net: nn.Module) -> fx.GraphModule:
+    """``fx.symbolic_trace(net)`` on the user's own network, with every module's attributes put back
+    afterwards: a forward that stores a value on ``self`` would otherwise keep a tracing proxy."""
+    saved = [(m, dict(m.__dict__)) for m in net.modules()]
+    try:
+        return fx.symbolic_trace(net)
+    finally:
+        for module, attributes in saved:  # compared by identity: a proxy's == is itself traced
+            if module.__dict__.keys() != attributes.keys() or any(
+                    module.__dict__[k] is not v for k, v in attributes.items()):
+                module.__dict__.clear()
+                module.__dict__.update(attributes)
