@@ -18,10 +18,12 @@ run() {
   echo "== $* (limit ${limit} s, ${SECONDS} s gone)"; timeout "$limit" python3 "$@" || echo "!! $* ended with status $?"
   if [ -n "${OUT:-}" ]; then cp bench/results/{gpu,tuning_cuda,perturbation_cuda,cam_cuda,workbench_cuda}.md "$OUT"/ 2>/dev/null; fi
 }
-run 170 bench/gpu_check.py
+# Ordered by what waits on a GPU most; the limits add up to TOTAL.
 # issue 15: prediction + Grad-CAM + deletion/insertion vs pytorch-grad-cam + torchcam, both on the GPU;
-# 100 curve images (not 300) and one repeat keep it within its 90 s; writes bench/results/workbench_cuda.md
-run 90 bench/bench_workbench.py --device cuda --images 300 --curve-images 100 --repeats 1 --skip-memory
-run 80 bench/bench_tuning.py
+# 100 curve images (not 300) and one repeat keep it within its limit; writes bench/results/workbench_cuda.md
+run 100 bench/bench_workbench.py --device cuda --images 300 --curve-images 100 --repeats 1 --skip-memory
+# issue 20: RISE vs TorchRay on the GPU (0.89 on 2026-11-27, goal 0.7) and occlusion vs Captum
 run 140 bench/bench_perturbation.py
-run 120 bench/bench_cam.py
+run 150 bench/gpu_check.py
+run 90 bench/bench_cam.py
+run 60 bench/bench_tuning.py
