@@ -109,3 +109,17 @@ def test_an_engine_failure_falls_back_for_good(monkeypatch):
     box = (10, 10, 26, 26)
     _same(occ.probe(box, 2), plain.probe(box, 2))
     assert occ.path == "plain" and "failed (RuntimeError: boom)" in occ.reason and occ.engine is None
+
+
+def test_changing_the_fill_keeps_the_trace_and_the_unoccluded_pass(monkeypatch):
+    bundle, s = _bundle("vgg_chain")
+    x = torch.randn(1, 3, s, s, generator=torch.Generator().manual_seed(5))
+    grey = Occluder(bundle, x, "grey")
+    traces = []
+    monkeypatch.setattr(incremental, "trace", lambda net, f=incremental.trace: traces.append(net) or f(net))
+    black = grey.with_fill("black")
+    assert black.engine is grey.engine and traces == [], "no new trace for a new fill"
+    box = (10, 12, 30, 28)
+    _same(black.probe(box, 0), Occluder(bundle, x, "black", incremental="off").probe(box, 0))
+    _same(grey.probe(box, 0), Occluder(bundle, x, "grey", incremental="off").probe(box, 0))
+    assert black.path == "incremental"

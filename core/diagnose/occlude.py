@@ -5,6 +5,7 @@ patch changes, from the unoccluded image's cached activations (Nakandala, Kumar 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,13 @@ class Occluder:
         self.fill = fill_image(bundle, self.x, fill, seed)
         self.engine, info = plan(bundle, self.x, None, None, incremental)
         self.path, self.reason = info["path"], info.get("path_reason", "")
+
+    def with_fill(self, fill: str, seed: int = 0) -> "Occluder":
+        """The same input hidden by another fill, sharing the traced model and its unoccluded pass
+        (the engine's cache does not depend on the fill): no new trace, no new full forward."""
+        other = copy.copy(self)
+        other.fill = fill_image(self.bundle, self.x, fill, seed)
+        return other
 
     def probe(self, box, target: int, k: int = 5) -> OcclusionProbe:
         h, w = self.x.shape[-2:]

@@ -215,10 +215,13 @@ class DiagnoseWorkspace(QWidget):
             return
         self.occlusion_requests += 1
         explainer, fill, key = s.explainer, self.controls.fill.currentText(), s.key("patch_probe")
-        cached = self._occluder if self._occluder and self._occluder[:2] == (explainer, fill) else None
+        cached = self._occluder if self._occluder and self._occluder[0] == explainer else None
 
         def job(progress):
-            occ = cached[2] if cached else adapters.occluder(explainer.bundle, explainer.x, fill)
+            if cached is None:
+                occ = adapters.occluder(explainer.bundle, explainer.x, fill)
+            else:  # same input: keep the traced model and its unoccluded pass, whatever the fill
+                occ = cached[2] if cached[1] == fill else cached[2].with_fill(fill)
             return (explainer, fill, occ), occ.probe(box, key.target)
 
         def done(result):
