@@ -14,14 +14,15 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 ENV_SWITCH = "SALIENCY_STUDIO_BATCH_TUNING"
 CANDIDATES = {"cpu": (1, 2, 4, 8, 16, 32), "cuda": (16, 64, 256), "mps": (4, 16, 64)}
-WORSE = 1.10  # a candidate this much slower per input than the best so far ends the search
+WORSE = 1.10  # a candidate this much slower per input than the best so far, twice, ends the search
+SEARCH_RULE = 2  # part of the cache key: sizes found by an older search rule are measured again
 _lock = threading.Lock()
 
 
@@ -42,7 +43,7 @@ class TuneKey:
     def token(self) -> str:
         shape = "x".join(str(int(s)) for s in self.shape)
         return (f"{self.model}|{shape}|{self.device}|{'fwd+bwd' if self.backward else 'fwd'}|"
-                f"torch {self.torch_version}")
+                f"torch {self.torch_version}|search {SEARCH_RULE}")
 
 
 def device_name(device: torch.device | str) -> str:
@@ -92,8 +93,8 @@ class BatchSizeCache:
     def put(self, key: TuneKey, batch_size: int, per_input_s: dict[int, float]) -> None:
         with _lock:
             data = self._read()
-            # entries of another torch version can never be read again: drop them
-            data = {k: v for k, v in data.items() if k.endswith(f"torch {torch.__version__}")}
+            # entries of another torch version or search rule can never be read again: drop them
+            data = {k: v for k, v in data.items() if k.endswith(f"torch {torch.__version__}|search {SEARCH_RULE}")}
             data[key.token()] = {"batch_size": int(batch_size),
                                  "ms_per_input": {str(b): round(t * 1e3, 4) for b, t in per_input_s.items()}}
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,12 +108,19 @@ DEFAULT_CACHE = BatchSizeCache()
 
 @dataclass
 class Search:
-    """One search over candidate sizes, fed the time of each real batch as it finishes."""
+    """One search over candidate sizes, fed the time of each real batch as it finishes.
+
+    A size that comes out slower than the best so far is timed once more before it ends the
+    search, and each size keeps its fastest time: another program busy on the machine only ever
+    adds time, so one slow batch must not end the search with a bad size cached for good (it did:
+    resnet50 settled on batch 1, 1.5× slower per image than batch 32, after one slow batch of 2)."""
 
     key: TuneKey
     candidates: tuple
     per_input: dict
     done: bool = False
+    timed: dict = field(default_factory=dict)  # size -> timed batches so far
+    confirming: int | None = None  # a size that came out slower once: timed again next
 
     @classmethod
     def start(cls, key: TuneKey) -> "Search":
@@ -120,23 +128,37 @@ class Search:
 
     def next_size(self) -> int:
         """The batch size to run next: each candidate in turn until throughput drops."""
+        if self.done:
+            return self.best()
+        if self.confirming is not None:
+            return self.confirming
         untried = [c for c in self.candidates if c not in self.per_input]
-        return untried[0] if untried and not self.done else self.best()
+        return untried[0] if untried else self.best()
 
     def needs(self) -> int:
-        """Inputs a complete search consumes: every candidate twice (warm-up, then timed)."""
+        """Inputs a complete search consumes when no size needs a second timing: every candidate
+        twice (warm-up, then timed)."""
         return 2 * sum(self.candidates)
 
     def record(self, size: int, seconds: float) -> None:
-        self.per_input[size] = seconds / size
-        best = self.per_input[self.best()]
-        if self.per_input[size] > WORSE * best or len(self.per_input) == len(self.candidates):
+        t = seconds / size
+        self.per_input[size] = min(t, self.per_input.get(size, t))
+        self.timed[size] = self.timed.get(size, 0) + 1
+        self.confirming = None
+        if self.per_input[size] > WORSE * self.per_input[self.best()]:
+            if self.timed[size] < 2:
+                self.confirming = size  # one slow batch may be noise: time this size again
+                return
+            self.done = True
+        if len(self.per_input) == len(self.candidates):
             self.done = True
 
     def cap(self, size: int) -> None:
         """Out of memory at ``size``: nothing at or above it is tried again."""
         self.candidates = tuple(c for c in self.candidates if c < size) or (max(1, size // 2),)
         self.per_input = {b: t for b, t in self.per_input.items() if b < size}
+        if self.confirming is not None and self.confirming >= size:
+            self.confirming = None
         if all(c in self.per_input for c in self.candidates):
             self.done = True
 

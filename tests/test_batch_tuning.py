@@ -43,8 +43,27 @@ def test_picks_fastest_candidate_on_fake_clock_and_covers_every_item_once(tmp_pa
     best = run_batches(300, 0, fake_job(clock, seen, calls), tune=key(), cache=cache, clock=clock)
     assert best == 8
     assert sorted(seen) == list(range(300))
-    assert calls[:10] == [1, 1, 2, 2, 4, 4, 8, 8, 16, 16]  # each size warmed, then timed, until 16 is slower
-    assert set(calls[10:-1]) == {8}
+    # each size warmed, then timed, until 16 is slower, which is timed once more to be sure
+    assert calls[:11] == [1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 16]
+    assert set(calls[11:-1]) == {8}
+    assert cache.get(key()) == 8
+
+
+def test_one_slow_batch_does_not_end_the_search(tmp_path):
+    """Another program busy for one batch of 2 makes it look slower than batch 1; timed again it is
+    not, and the search goes on to the true fastest size."""
+    clock, seen, calls = FakeClock(), [], []
+    job = fake_job(clock, seen, calls)
+    slow_once = iter([False, True])  # batch 2: warm-up, then one slow timed run
+
+    def busy(start, stop):
+        job(start, stop)
+        if stop - start == 2 and next(slow_once, False):
+            clock.now += 100.0
+
+    cache = BatchSizeCache(tmp_path / "sizes.json")
+    assert run_batches(300, 0, busy, tune=key(), cache=cache, clock=clock) == 8
+    assert calls[:5] == [1, 1, 2, 2, 2] and sorted(seen) == list(range(300))
     assert cache.get(key()) == 8
 
 
@@ -72,6 +91,16 @@ def test_entries_of_another_torch_version_are_dropped(tmp_path):
     cache = BatchSizeCache(path)
     cache.put(key(), 8, {8: 0.01})
     assert "torch 0.0.1" not in path.read_text()
+
+
+def test_sizes_found_by_an_older_search_rule_are_measured_again(tmp_path):
+    path = tmp_path / "sizes.json"
+    old_token = key().token().rsplit("|search", 1)[0]  # how the first search rule keyed its sizes
+    path.write_text(f'{{"{old_token}": {{"batch_size": 1}}}}')
+    cache = BatchSizeCache(path)
+    assert cache.get(key()) is None
+    cache.put(key(), 8, {8: 0.01})
+    assert old_token + '"' not in path.read_text() and cache.get(key()) == 8
 
 
 def test_out_of_memory_during_the_search_caps_the_candidates(tmp_path):
