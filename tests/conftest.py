@@ -16,6 +16,16 @@ PHOTOS = ROOT / "resources" / "images" / "photos"
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread while a test runs: tiny networks on a shared 2-core machine gain nothing from
+    threads and lose much when the machine is busy (modules opt in with ``pytestmark``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def zoo():
     """Seeded random-init zoo bundles, built once per session (never downloads)."""

@@ -10,12 +10,7 @@ from PySide6.QtCore import Qt
 from desktop_helpers import WAIT, collect_between_tests, window  # noqa: F401  (fixtures)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny networks on a shared machine: threads only contend
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _configure(ws, out, epochs=2, images=16, batch=8, seed=3):

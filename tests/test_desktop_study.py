@@ -12,12 +12,7 @@ from PySide6.QtCore import Qt
 from desktop_helpers import WAIT, collect_between_tests, window  # noqa: F401  (fixtures)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _trials(pkg):
