@@ -86,6 +86,25 @@ def test_unticking_the_patch_clears_the_occluded_probability(qtbot, window):
     assert diagnose.canvas.patch is None
 
 
+def test_changing_the_fill_reprobes_with_it_on_the_same_traced_model(qtbot, window):
+    from core.diagnose.occlude import Occluder
+
+    diagnose, s = window.diagnose, window.session
+    with qtbot.waitSignal(diagnose.occlusion_probed, timeout=WAIT):
+        diagnose.controls.patch.setChecked(True)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=WAIT)
+    engine = diagnose._occluder[2].engine
+    assert engine is not None, "the demo model runs incrementally: its trace is what must be kept"
+    with qtbot.waitSignal(diagnose.occlusion_probed, timeout=WAIT) as probed:
+        diagnose.controls.fill.setCurrentText("black")
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=WAIT)
+    assert diagnose._occluder[1] == "black" and diagnose._occluder[2].engine is engine, "no new trace"
+    box = diagnose.canvas.patch_box()
+    exact = Occluder(s.bundle, s.explainer.x, "black", incremental="off").probe(box, s.target_index())
+    assert probed.args[0].target_probability == pytest.approx(exact.target_probability, abs=1e-5)
+    diagnose.controls.patch.setChecked(False)
+
+
 def test_a_failing_model_load_keeps_the_previous_model(qtbot, window, tmp_path):
     from desktop.log_setup import flush_log, log_path
 
