@@ -23,13 +23,18 @@ from ..models.adapters import to_logits
 from .lean_backward import lean_twin
 
 
+def _runs_as_itself(bundle) -> bool:
+    """The model must run as itself: its forward changes buffers, it is TorchScript, or the bundle
+    has no twin to offer."""
+    return (getattr(bundle, "mutates_buffers", False) or not hasattr(bundle, "folded_net")
+            or isinstance(bundle.net, torch.jit.ScriptModule))
+
+
 def folded_twin(bundle) -> nn.Module | None:
     """The bundle's BatchNorm-folded copy of ``net`` (``ModelBundle.folded_net``, shared with
-    ``fast_logits``), or ``None`` when the model has to run as itself (its forward changes
-    buffers, it is TorchScript, FX cannot trace it, or it has no BatchNorm to fold)."""
-    if getattr(bundle, "mutates_buffers", False) or not hasattr(bundle, "folded_net"):
-        return None
-    if isinstance(bundle.net, torch.jit.ScriptModule):
+    ``fast_logits``), or ``None`` when the model has to run as itself (``_runs_as_itself``), FX
+    cannot trace it, or it has no BatchNorm to fold."""
+    if _runs_as_itself(bundle):
         return None
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in bundle.net.modules()):
         return None  # nothing to fold: the twin would only cost memory
@@ -41,9 +46,7 @@ def gradient_forward(bundle, target, rule: str | None):
     """A function ``x ↦ N×K logits`` for a gradient pass: the lean (and, where there is BatchNorm,
     folded) twin for true gradients of a class-score target, else ``None`` (run ``bundle.net``
     with its hooks)."""
-    if rule is not None or target.layers or getattr(bundle, "mutates_buffers", False):
-        return None
-    if isinstance(bundle.net, torch.jit.ScriptModule) or not hasattr(bundle, "folded_net"):
+    if rule is not None or target.layers or _runs_as_itself(bundle):
         return None
     base = folded_twin(bundle)
     twin = lean_twin(base if base is not None else bundle.net)
